@@ -1,0 +1,41 @@
+# Two commands: `make run` (set up and serve on SQLite with demo data) and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+PG_VERSION_DIR := $(firstword $(wildcard /etc/postgresql/*))
+
+.PHONY: run setup test test-sqlite bench clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) manage.py bootstrap
+	$(PY) manage.py run --host $(HOST) --port $(PORT)
+
+# Starts the local PostgreSQL cluster if it is installed but down; tests decide whether to skip.
+test: $(VENV)/.installed-dev
+	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  if [ -n "$(PG_VERSION_DIR)" ] && command -v pg_ctlcluster >/dev/null 2>&1; then \
+	    echo "starting PostgreSQL..."; pg_ctlcluster --skip-systemctl-redirect $(notdir $(PG_VERSION_DIR)) main start || true; \
+	  fi; fi
+	$(PY) -m pytest -n 2 -rs
+
+test-sqlite: $(VENV)/.installed-dev
+	$(PY) -m pytest -n 2 -rs -m "not postgresql"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

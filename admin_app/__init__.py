@@ -1,0 +1,106 @@
+"""Query-based admin reporting for Flask + SQLAlchemy apps: the app factory."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError
+
+from .config import BASE_DIR, Config, ConfigError, check_timezone, config_from_env
+from .extensions import csrf, db, login_manager, migrate
+
+__all__ = ["create_app", "ConfigError"]
+
+
+def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
+    """Create the app. ``config`` is a Config class, a dict of overrides, or None for the environment's."""
+    app = Flask(__name__, template_folder=str(BASE_DIR / "templates"), instance_relative_config=False)
+    load_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_security(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> None:
+    base = config if isinstance(config, type) else config_from_env()
+    app.config.from_object(base)
+    if isinstance(config, dict):
+        app.config.update(config)
+    check_timezone(app.config["APP_TIMEZONE"])
+    if not app.config.get("SECRET_KEY"):
+        if app.config["APP_ENV"] == "production":
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.config["INSTANCE_DIR"]))
+    if app.config["APP_ENV"] == "production":
+        app.config["DEBUG"] = False
+
+
+def _instance_secret(instance_dir: Path) -> str:
+    """A random key kept in instance/ so development sessions survive restarts; never shipped."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from .dbutil import enable_sqlite_pragmas
+
+        with app.app_context():
+            enable_sqlite_pragmas(db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import auth
+    from .admin import init_admin
+
+    app.register_blueprint(auth.bp)
+    init_admin(app)
+
+
+def register_security(app: Flask) -> None:
+    @app.before_request
+    def _nonce() -> None:
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _headers(response: Any) -> Any:
+        nonce = g.get("csp_nonce", "")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
+            "img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.path.startswith("/admin") or request.path.startswith("/login"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError) -> Any:
+        return render_template("error.html", code=400, message=f"Form expired or forged: {exc.description} Reload the page and try again."), 400
+
+    for code in (400, 403, 404, 405):
+        app.register_error_handler(code, lambda exc, code=code: (
+            render_template("error.html", code=code, message=getattr(exc, "description", "")), code))
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,360 @@
+"""Recent activity, derived by querying the audit columns. The one query layer.
+
+Each audited model yields three event kinds:
+
+* ``created`` at ``created_at`` by ``created_by``;
+* ``updated`` at ``updated_at`` by ``updated_by`` when the row changed after creation
+  and that change was not its deletion (``updated_at > created_at`` and not equal to
+  ``deleted_at``);
+* ``deleted`` at ``deleted_at`` by ``updated_by``.
+
+Columns hold the *last* update of each row, not every intermediate change; the feed
+says exactly what the columns can say.
+
+Order is total and stable: time, then model, then id, then action, newest first.
+Pagination is by keyset: every (model, action) branch is ordered and limited on its
+own so the database walks its ``(timestamp, id)`` index, then the branches are merged
+in Python so SQLite and PostgreSQL order identically (no collation differences).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import Select, String, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
+
+from .audit import AuditMixin, audited_models
+from .extensions import db
+from .timefmt import parse_datetime
+
+ACTIONS: tuple[str, ...] = ("created", "updated", "deleted")
+_ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+SYSTEM_ACTOR = "system"
+
+
+class BadActivityQuery(ValueError):
+    """Input that cannot form a feed query; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    model: str
+    id: int
+    action: str
+    actor_id: int | None
+    actor_email: str | None
+    label: str | None
+
+    @property
+    def key(self) -> tuple[datetime, str, int, int]:
+        return (self.at, self.model, self.id, _ACTION_RANK[self.action])
+
+    def to_json(self) -> dict[str, Any]:
+        actor = {"id": self.actor_id, "email": self.actor_email} if self.actor_id is not None else None
+        return {
+            "at": self.at.isoformat(),
+            "model": self.model,
+            "id": self.id,
+            "action": self.action,
+            "actor": actor,
+            "label": self.label,
+        }
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position after which the next (older) page starts."""
+
+    at: datetime
+    model: str
+    id: int
+    action: str
+
+
+@dataclass(frozen=True)
+class ActivityFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    models: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    actor_id: int | None = None
+    system_actor: bool = False  # only writes with no recorded user (CLI, system)
+
+
+@dataclass
+class Page:
+    events: list[Event]
+    next_cursor: Cursor | None
+    filters: ActivityFilter = field(default_factory=ActivityFilter)
+
+
+def model_registry() -> dict[str, type[AuditMixin]]:
+    """Feed name -> model class for every model that uses the audit mixin."""
+    return {cls.__name__.lower(): cls for cls in audited_models()}
+
+
+# --- input parsing (shared by web, JSON, CSV and CLI) ---------------------------------
+
+
+def _values(args: Mapping[str, Any], name: str) -> list[str]:
+    if hasattr(args, "getlist"):
+        raw = args.getlist(name)  # type: ignore[attr-defined]
+    else:
+        raw = args.get(name) or []
+        raw = [raw] if isinstance(raw, str) else list(raw)
+    out: list[str] = []
+    for item in raw:
+        out.extend(part.strip() for part in str(item).split(",") if part.strip())
+    return out
+
+
+def parse_filter(args: Mapping[str, Any], zone: ZoneInfo, session: Session | None = None) -> ActivityFilter:
+    """Build a filter from request-like args (since, until, model, action, actor).
+
+    Dates without an offset are read in ``zone``. Raises BadActivityQuery.
+    """
+    since = until = None
+    for name in ("since", "until"):
+        text = (args.get(name) or "").strip()
+        if text:
+            try:
+                value = parse_datetime(text, zone)
+            except ValueError as exc:
+                raise BadActivityQuery(f"{name}: {exc}") from None
+            if name == "since":
+                since = value
+            else:
+                until = value
+    if since and until and since >= until:
+        raise BadActivityQuery("since must be earlier than until")
+
+    known = model_registry()
+    models = tuple(dict.fromkeys(v.lower() for v in _values(args, "model")))
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        raise BadActivityQuery(f"unknown model {unknown[0]!r}; choose from {', '.join(sorted(known))}")
+    actions = tuple(dict.fromkeys(v.lower() for v in _values(args, "action")))
+    bad = [a for a in actions if a not in ACTIONS]
+    if bad:
+        raise BadActivityQuery(f"unknown action {bad[0]!r}; choose from {', '.join(ACTIONS)}")
+
+    actor_id, system_actor = None, False
+    actor = (args.get("actor") or "").strip()
+    if actor.lower() == SYSTEM_ACTOR:
+        system_actor = True
+    elif actor:
+        actor_id = resolve_actor(actor, session)
+    return ActivityFilter(since, until, models, actions, actor_id, system_actor)
+
+
+def resolve_actor(text: str, session: Session | None = None) -> int:
+    """Find a user id by email (or numeric id); raise BadActivityQuery if there is none."""
+    from .models import User
+
+    session = session or db.session
+    if text.isdigit():
+        found = session.scalar(select(User.id).where(User.id == int(text)))
+    else:
+        found = session.scalar(select(User.id).where(func.lower(User.email) == text.lower()))
+    if found is None:
+        raise BadActivityQuery(f"actor: no user {text!r}")
+    return found
+
+
+def parse_limit(value: str | int | None, default: int = DEFAULT_LIMIT) -> int:
+    """Parse a page size in 1..MAX_LIMIT; raise BadActivityQuery otherwise."""
+    if value in (None, ""):
+        return default
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise BadActivityQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadActivityQuery(f"limit must be from 1 to {MAX_LIMIT}, not {limit}")
+    return limit
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="activity-cursor")
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """An opaque, signed token for a cursor."""
+    return _serializer().dumps([cursor.at.isoformat(), cursor.model, cursor.id, cursor.action])
+
+
+def decode_cursor(token: str | None) -> Cursor | None:
+    """Read a token from encode_cursor; a forged or malformed one raises BadActivityQuery."""
+    if not token:
+        return None
+    try:
+        at, model, pk, action = _serializer().loads(token)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not isinstance(pk, int) or action not in ACTIONS or not isinstance(model, str):
+            raise ValueError
+    except (BadSignature, ValueError, TypeError):
+        raise BadActivityQuery("cursor is not valid; start again from the first page") from None
+    return Cursor(when, model, pk, action)
+
+
+# --- the query ----------------------------------------------------------------------
+
+
+def _branch_columns(cls: type[AuditMixin], action: str) -> tuple[Any, Any]:
+    """(time column, actor column) for a model and action."""
+    if action == "created":
+        return cls.created_at, cls.created_by_id
+    if action == "updated":
+        return cls.updated_at, cls.updated_by_id
+    return cls.deleted_at, cls.updated_by_id
+
+
+def _branch_where(cls: type[AuditMixin], action: str, flt: ActivityFilter) -> list[Any]:
+    at, actor = _branch_columns(cls, action)
+    conds: list[Any] = []
+    if action == "updated":
+        conds.append(cls.updated_at > cls.created_at)
+        conds.append(or_(cls.deleted_at.is_(None), cls.updated_at != cls.deleted_at))
+    elif action == "deleted":
+        conds.append(cls.deleted_at.is_not(None))
+    if flt.since is not None:
+        conds.append(at >= flt.since)
+    if flt.until is not None:
+        conds.append(at < flt.until)
+    if flt.actor_id is not None:
+        conds.append(actor == flt.actor_id)
+    elif flt.system_actor:
+        conds.append(actor.is_(None))
+    return conds
+
+
+def _keyset(cls: type[AuditMixin], name: str, action: str, cursor: Cursor) -> Any:
+    """Rows of this branch that sort strictly after ``cursor`` (all keys descending).
+
+    Model and action are constant within a branch, so the tuple comparison reduces
+    to a range on (time, id) that the composite index serves.
+    """
+    at = _branch_columns(cls, action)[0]
+    if name < cursor.model:
+        return at <= cursor.at
+    if name > cursor.model:
+        return at < cursor.at
+    id_cmp = cls.id <= cursor.id if _ACTION_RANK[action] < _ACTION_RANK[cursor.action] else cls.id < cursor.id
+    return and_(at <= cursor.at, or_(at < cursor.at, id_cmp))
+
+
+def _branches(flt: ActivityFilter) -> Iterator[tuple[str, type[AuditMixin], str]]:
+    for name, cls in model_registry().items():
+        if flt.models and name not in flt.models:
+            continue
+        for action in ACTIONS:
+            if flt.actions and action not in flt.actions:
+                continue
+            yield name, cls, action
+
+
+def _branch_select(name: str, cls: type[AuditMixin], action: str, flt: ActivityFilter,
+                   cursor: Cursor | None, limit: int) -> Select:
+    at, actor = _branch_columns(cls, action)
+    conds = _branch_where(cls, action, flt)
+    if cursor is not None:
+        conds.append(_keyset(cls, name, action, cursor))
+    label = getattr(cls, cls.__label_column__)
+    return (
+        select(
+            literal(name, String).label("model"),
+            cls.id.label("id"),
+            at.label("at"),
+            literal(action, String).label("action"),
+            actor.label("actor_id"),
+            cast(label, String).label("label"),
+        )
+        .where(*conds)
+        .order_by(at.desc(), cls.id.desc())
+        .limit(limit)
+    )
+
+
+def fetch_page(flt: ActivityFilter, limit: int = DEFAULT_LIMIT, cursor: Cursor | None = None,
+               session: Session | None = None) -> Page:
+    """One page of events, newest first, and the cursor for the next (older) page."""
+    from .models import User
+
+    session = session or db.session
+    selects = [_branch_select(n, c, a, flt, cursor, limit + 1).subquery() for n, c, a in _branches(flt)]
+    if not selects:
+        return Page([], None, flt)
+    merged = union_all(*[select(sq) for sq in selects]).subquery("events")
+    actor = aliased(User)
+    stmt = select(merged, actor.email).outerjoin(actor, actor.id == merged.c.actor_id)
+    events = [
+        Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in session.execute(stmt)
+    ]
+    events.sort(key=lambda e: e.key, reverse=True)
+    next_cursor = None
+    if len(events) > limit:
+        last = events[limit - 1]
+        next_cursor = Cursor(last.at, last.model, last.id, last.action)
+    return Page(events[:limit], next_cursor, flt)
+
+
+def iter_events(flt: ActivityFilter, chunk_size: int = 1000, session: Session | None = None) -> Iterator[Event]:
+    """Every event matching ``flt``, newest first, fetched chunk by chunk (flat memory)."""
+    cursor: Cursor | None = None
+    while True:
+        page = fetch_page(flt, chunk_size, cursor, session)
+        yield from page.events
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def count_events(flt: ActivityFilter, session: Session | None = None) -> dict[tuple[str, str], int]:
+    """Number of events per (model, action) in one round trip; zero counts included."""
+    session = session or db.session
+    counts = {(n, a): 0 for n, _, a in _branches(flt)}
+    parts = [
+        select(literal(n, String).label("model"), literal(a, String).label("action"),
+               func.count().label("n")).select_from(c).where(*_branch_where(c, a, flt))
+        for n, c, a in _branches(flt)
+    ]
+    if parts:
+        for row in session.execute(union_all(*parts)):
+            counts[(row.model, row.action)] = int(row.n)
+    return counts
+
+
+def page_for(args: Mapping[str, Any], zone: ZoneInfo, default_limit: int = DEFAULT_LIMIT) -> Page:
+    """Parse filters, limit and cursor from request-like args and fetch that page."""
+    flt = parse_filter(args, zone)
+    limit = parse_limit(args.get("limit"), default_limit)
+    return fetch_page(flt, limit, decode_cursor(args.get("cursor")))
+
+
+def filter_args(flt: ActivityFilter, zone: ZoneInfo) -> dict[str, Sequence[str] | str]:
+    """Query-string arguments that reproduce ``flt`` (for links such as Older and CSV)."""
+    from .timefmt import to_input_value
+
+    out: dict[str, Sequence[str] | str] = {}
+    if flt.since:
+        out["since"] = to_input_value(flt.since, zone)
+    if flt.until:
+        out["until"] = to_input_value(flt.until, zone)
+    if flt.models:
+        out["model"] = list(flt.models)
+    if flt.actions:
+        out["action"] = list(flt.actions)
+    if flt.system_actor:
+        out["actor"] = SYSTEM_ACTOR
+    elif flt.actor_id is not None:
+        out["actor"] = str(flt.actor_id)
+    return out

@@ -1,0 +1,46 @@
+"""Build the Flask-Admin interface for one app (never at import time)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, g, url_for
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from ..extensions import db
+from ..models import Bucketlist, Item, User
+from ..timefmt import format_local
+from .activity_views import ActivityView, DashboardView
+from .model_views import BucketlistView, ItemView, UserView
+
+
+def init_admin(app: Flask) -> Admin:
+    """Create this app's Admin with the dashboard, the activity feed and the model views."""
+    admin = Admin(
+        app,
+        name="Bucketlist Admin",
+        index_view=DashboardView(name="Dashboard", url="/admin"),
+        theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
+        csp_nonce_generator=lambda: g.get("csp_nonce", ""),
+    )
+    admin.add_view(ActivityView(name="Activity", endpoint="activity", url="/admin/activity"))
+    admin.add_view(UserView(User, db.session, name="Users", endpoint="users"))
+    admin.add_view(BucketlistView(Bucketlist, db.session, name="Bucketlists", endpoint="bucketlists"))
+    admin.add_view(ItemView(Item, db.session, name="Items", endpoint="items"))
+    # Feed model name -> endpoint of its admin view, for links from events to records.
+    app.extensions["record_endpoints"] = {
+        v.model.__name__.lower(): v.endpoint for v in admin._views if getattr(v, "model", None) is not None
+    }
+    register_template_helpers(app)
+    return admin
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.template_filter("localtime")
+    def _localtime(value: datetime | None) -> str:
+        return format_local(value)
+
+    @app.template_global()
+    def record_url(model: str, pk: int) -> str | None:
+        endpoint = app.extensions["record_endpoints"].get(model)
+        return url_for(f"{endpoint}.details_view", id=pk) if endpoint else None

@@ -1,0 +1,107 @@
+"""The dashboard and the activity feed (HTML, JSON, CSV): parse input, call the query layer, render."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Response, current_app, jsonify, request, stream_with_context, url_for
+from flask_admin import AdminIndexView, BaseView, expose
+
+from .. import activity
+from ..csvsafe import csv_lines
+from ..timefmt import display_zone, start_of_day, to_input_value
+from ..types import utcnow
+from .access import SecureViewMixin
+
+CSV_HEADER = ("at", "model", "id", "action", "actor_id", "actor_email", "label")
+
+
+def bad_request(message: str) -> Response:
+    """400 with the message, as JSON for API clients and plain text otherwise."""
+    if request.path.endswith(".json"):
+        response = jsonify(error=message)
+    else:
+        response = Response(f"Bad request: {message}\n", mimetype="text/plain")
+    response.status_code = 400
+    return response
+
+
+class DashboardView(SecureViewMixin, AdminIndexView):
+    """Admin home: the latest events and counts for today and the last 7 days."""
+
+    @expose("/")
+    def index(self) -> Any:
+        zone = display_zone()
+        now = utcnow()
+        today = start_of_day(now.astimezone(zone).date(), zone)
+        week = now - timedelta(days=7)
+        latest = activity.fetch_page(activity.ActivityFilter(), limit=20)
+        counts_today = activity.count_events(activity.ActivityFilter(since=today))
+        counts_week = activity.count_events(activity.ActivityFilter(since=week))
+        return self.render(
+            "admin/dashboard.html",
+            events=latest.events,
+            counts_today=counts_today,
+            counts_week=counts_week,
+            models=list(activity.model_registry()),
+            actions=activity.ACTIONS,
+            today_since=to_input_value(today, zone),
+            week_since=to_input_value(week, zone),
+            zone=zone,
+        )
+
+
+class ActivityView(SecureViewMixin, BaseView):
+    """/admin/activity/: the filtered feed with keyset paging, as HTML, JSON and CSV."""
+
+    @expose("/")
+    def index(self) -> Any:
+        zone = display_zone()
+        try:
+            page = activity.page_for(request.args, zone)
+        except activity.BadActivityQuery as exc:
+            return bad_request(str(exc))
+        args = activity.filter_args(page.filters, zone)
+        older = None
+        if page.next_cursor is not None:
+            older = url_for(".index", cursor=activity.encode_cursor(page.next_cursor),
+                            limit=request.args.get("limit") or None, **args)
+        return self.render(
+            "admin/activity.html",
+            page=page,
+            older_url=older,
+            newest_url=url_for(".index", **args) if request.args.get("cursor") else None,
+            csv_url=url_for(".export_csv", **args),
+            json_url=url_for(".feed_json", **args),
+            form=dict(since=request.args.get("since", ""), until=request.args.get("until", ""),
+                      models=page.filters.models, actions=page.filters.actions,
+                      actor=request.args.get("actor", "")),
+            models=list(activity.model_registry()),
+            actions=activity.ACTIONS,
+            zone=zone,
+        )
+
+    @expose("/feed.json")
+    def feed_json(self) -> Any:
+        try:
+            page = activity.page_for(request.args, display_zone())
+        except activity.BadActivityQuery as exc:
+            return bad_request(str(exc))
+        cursor = activity.encode_cursor(page.next_cursor) if page.next_cursor else None
+        return jsonify(events=[e.to_json() for e in page.events], next_cursor=cursor)
+
+    @expose("/export.csv")
+    def export_csv(self) -> Any:
+        try:
+            flt = activity.parse_filter(request.args, display_zone())
+        except activity.BadActivityQuery as exc:
+            return bad_request(str(exc))
+        chunk = current_app.config["EXPORT_CHUNK_SIZE"]
+        rows = ((e.at, e.model, e.id, e.action, e.actor_id, e.actor_email, e.label)
+                for e in activity.iter_events(flt, chunk_size=chunk))
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        return Response(
+            stream_with_context(csv_lines(CSV_HEADER, rows, chunk_rows=chunk)),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=activity_{stamp}.csv"},
+        )

@@ -1,0 +1,172 @@
+"""Model views for the audited models: soft delete, restore, read-only audit columns."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Response, flash, has_request_context, stream_with_context
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.model import typefmt
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.utils import secure_filename
+from wtforms import PasswordField
+from wtforms.validators import Length, Optional
+
+from ..csvsafe import csv_lines
+from ..extensions import db
+from ..models import ROLES, User
+from ..timefmt import format_local
+from .access import SecureViewMixin
+from .filters import DeletedFilter, timestamp_filters
+
+AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "updated_by")
+
+
+def _fmt_datetime(view: Any, value: datetime, name: str | None = None) -> str:
+    return format_local(value)
+
+
+class SecureForm(FlaskForm):
+    """Flask-Admin forms carry Flask-WTF's CSRF token, checked app-wide by CSRFProtect."""
+
+
+class AuditedModelView(SecureViewMixin, ModelView):
+    """Base view for any model with the audit mixin."""
+
+    form_base_class = SecureForm
+    simple_list_pager = True  # never COUNT(*) the table on a list page
+    page_size = 50
+    can_view_details = True
+    can_export = True
+    export_types = ["csv"]
+    column_default_sort = [("created_at", True), ("id", True)]
+    form_excluded_columns = AUDIT_COLUMNS
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: _fmt_datetime}
+    column_type_formatters_export = {**typefmt.EXPORT_FORMATTERS, datetime: lambda view, value, name=None: value}
+    column_labels = {"created_by": "Created by", "updated_by": "Updated by"}
+    list_template = "admin/model/audited_list.html"
+
+    def __init__(self, model: type, session: Any, **kwargs: Any) -> None:
+        self.column_filters = list(getattr(self, "extra_filters", [])) + timestamp_filters(model)
+        super().__init__(model, session, **kwargs)
+
+    # Role-dependent permissions: hide controls for viewers; SecureViewMixin enforces on the server.
+    @property
+    def can_create(self) -> bool:  # type: ignore[override]
+        return self.is_admin_user
+
+    @property
+    def can_edit(self) -> bool:  # type: ignore[override]
+        return self.is_admin_user
+
+    @property
+    def can_delete(self) -> bool:  # type: ignore[override]
+        return self.is_admin_user
+
+    def is_action_allowed(self, name: str) -> bool:
+        return self.is_admin_user and super().is_action_allowed(name)
+
+    # --- soft delete: the default list hides deleted rows unless the Deleted filter says otherwise
+    def _deleted_filter_active(self) -> bool:
+        if not has_request_context():
+            return False
+        for idx, _name, _value in self._get_list_filter_args() or []:
+            if isinstance(self._filters[idx], DeletedFilter):
+                return True
+        return False
+
+    def get_query(self) -> Any:
+        query = super().get_query()
+        if not self._deleted_filter_active():
+            query = query.filter(self.model.deleted_at.is_(None))
+        return query
+
+    def get_count_query(self) -> Any:
+        query = super().get_count_query()
+        if not self._deleted_filter_active():
+            query = query.filter(self.model.deleted_at.is_(None))
+        return query
+
+    def get_one(self, id: Any) -> Any:
+        # Details and edit pages still open a deleted row (so it can be inspected and restored).
+        return db.session.get(self.model, self.model.id.type.python_type(id))
+
+    def delete_model(self, model: Any) -> bool:
+        """Soft delete: set deleted_at and updated_by; the row stays."""
+        if model.deleted_at is not None:
+            return True
+        model.soft_delete()
+        db.session.commit()
+        self.after_model_delete(model)
+        return True
+
+    @action("restore", "Restore", "Restore the selected records?")
+    def action_restore(self, ids: list[str]) -> None:
+        rows = db.session.scalars(
+            select(self.model).where(self.model.id.in_([int(i) for i in ids]), self.model.deleted_at.is_not(None))
+        ).all()
+        for row in rows:
+            row.restore()
+        db.session.commit()
+        flash(f"{len(rows)} record(s) restored.", "success")
+
+    def _export_csv(self, return_url: Any) -> Response:
+        """Stream the filtered list as formula-safe CSV without loading every row."""
+        view_args = self._get_list_extra_args()
+        sort = self._get_column_by_idx(view_args.sort)
+        _, query = self.get_list(0, sort[0] if sort else None, view_args.sort_desc, view_args.search,
+                                 view_args.filters, execute=False, page_size=0)
+        columns = self._export_columns
+
+        def rows() -> Any:
+            for obj in query.yield_per(1000):
+                yield [self.get_export_value(obj, c[0]) for c in columns]
+
+        filename = secure_filename(self.get_export_name(export_type="csv"))
+        return Response(stream_with_context(csv_lines([c[1] for c in columns], rows())),
+                        headers={"Content-Disposition": f"attachment;filename={filename}"},
+                        mimetype="text/csv")
+
+
+class UserView(AuditedModelView):
+    column_list = ("id", "email", "display_name", "role", "active", "created_at", "updated_at", "deleted_at")
+    column_details_exclude_list = ("password_hash",)
+    column_export_exclude_list = ("password_hash",)
+    column_exclude_list = ("password_hash",)
+    column_searchable_list = ("email", "display_name")
+    form_columns = ("email", "display_name", "role", "active", "new_password")
+    form_choices = {"role": [(r, r) for r in ROLES]}
+    form_extra_fields = {
+        "new_password": PasswordField("Set password", validators=[Optional(), Length(min=8, max=1024)],
+                                      description="Leave empty to keep the current password."),
+    }
+    extra_filters = ("email", "role", "active")
+
+    def on_model_change(self, form: Any, model: User, is_created: bool) -> None:
+        from flask import current_app
+
+        password = form.new_password.data if hasattr(form, "new_password") else None
+        if password:
+            model.set_password(password, current_app.config["PASSWORD_METHOD"])
+        elif is_created:
+            raise ValueError("a new user needs a password")
+        model.email = model.email.strip().lower()
+
+
+class BucketlistView(AuditedModelView):
+    column_list = ("id", "title", "owner", "created_at", "updated_at", "created_by", "updated_by", "deleted_at")
+    column_searchable_list = ("title",)
+    form_columns = ("title", "description", "owner")
+    form_ajax_refs = {"owner": {"fields": ("email",), "page_size": 20}}
+    extra_filters = ("title",)
+
+
+class ItemView(AuditedModelView):
+    column_list = ("id", "title", "bucketlist", "done", "due_date", "created_at", "updated_at",
+                   "created_by", "updated_by", "deleted_at")
+    column_searchable_list = ("title",)
+    form_columns = ("title", "bucketlist", "done", "due_date")
+    form_ajax_refs = {"bucketlist": {"fields": ("title",), "page_size": 20}}
+    extra_filters = ("title", "done", "due_date")

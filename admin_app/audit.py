@@ -1,0 +1,106 @@
+"""The audit mixin: who and when, kept on the row itself.
+
+There is no audit-log table and no signal on the write path. Timestamps and
+actors are column defaults evaluated at flush (and at bulk UPDATE), so the
+recent-activity feed can be derived with a query.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, Iterator
+
+from flask import has_request_context
+from flask_login import current_user
+from sqlalchemy import ForeignKey, Index
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from .types import UTCDateTime, utcnow
+
+_actor_id: ContextVar[int | None] = ContextVar("audit_actor_id", default=None)
+
+
+def current_actor_id() -> int | None:
+    """The user id to record for a write: an explicit actor, else the logged-in user, else None (system)."""
+    explicit = _actor_id.get()
+    if explicit is not None:
+        return explicit
+    if has_request_context() and getattr(current_user, "is_authenticated", False):
+        return int(current_user.get_id())
+    return None
+
+
+@contextmanager
+def acting_as(user_id: int | None) -> Iterator[None]:
+    """Attribute writes inside the block to ``user_id`` (the CLI's ``--as EMAIL``)."""
+    token = _actor_id.set(user_id)
+    try:
+        yield
+    finally:
+        _actor_id.reset(token)
+
+
+class AuditMixin:
+    """Adds created/updated/deleted timestamps and actors; any model using it appears in the feed."""
+
+    #: Column whose value labels a row in the feed; override per model.
+    __label_column__: str = "id"
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=current_actor_id, nullable=True
+    )
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"),
+        default=current_actor_id,
+        onupdate=current_actor_id,
+        nullable=True,
+    )
+
+    @declared_attr
+    def created_by(cls) -> Mapped[Any]:
+        return relationship("User", foreign_keys=f"{cls.__name__}.created_by_id", remote_side="User.id")
+
+    @declared_attr
+    def updated_by(cls) -> Mapped[Any]:
+        return relationship("User", foreign_keys=f"{cls.__name__}.updated_by_id", remote_side="User.id")
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:
+        # (timestamp, id) so each feed branch is one ordered index range scan.
+        t = cls.__tablename__
+        return (
+            Index(f"ix_{t}_created_at_id", "created_at", "id"),
+            Index(f"ix_{t}_updated_at_id", "updated_at", "id"),
+            Index(f"ix_{t}_deleted_at_id", "deleted_at", "id"),
+            Index(f"ix_{t}_created_by_id", "created_by_id"),
+            Index(f"ix_{t}_updated_by_id", "updated_by_id"),
+        )
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def soft_delete(self) -> None:
+        """Mark deleted; updated_at equals deleted_at so the feed shows one 'deleted' event."""
+        now = utcnow()
+        self.deleted_at = now
+        self.updated_at = now
+        self.updated_by_id = current_actor_id()
+
+    def restore(self) -> None:
+        """Undo a soft delete; the feed then shows an 'updated' event by the restorer."""
+        self.deleted_at = None
+        self.updated_at = utcnow()
+        self.updated_by_id = current_actor_id()
+
+
+def audited_models() -> list[type[AuditMixin]]:
+    """Every mapped class that uses the mixin, in a stable order."""
+    from .extensions import db
+
+    classes = [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, AuditMixin)]
+    return sorted(classes, key=lambda c: c.__name__)

@@ -1,0 +1,73 @@
+"""Configuration classes. The only module that reads environment variables."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot produce a safe configuration."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+class Config:
+    """Defaults shared by every environment; values come from the environment where set."""
+
+    APP_ENV = "development"
+    INSTANCE_DIR = Path(_env("INSTANCE_DIR", str(BASE_DIR / "instance")))  # type: ignore[arg-type]
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'app.db'}")
+    SECRET_KEY = _env("SECRET_KEY")
+    APP_TIMEZONE = _env("APP_TIMEZONE", "UTC")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 8 * 3600  # a working day, not a month
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # Cost of hashing passwords; tests lower it so fixtures are fast.
+    PASSWORD_METHOD = "scrypt"
+    ACTIVITY_PAGE_SIZE = 50
+    EXPORT_CHUNK_SIZE = 1000
+
+
+class DevelopmentConfig(Config):
+    pass
+
+
+class ProductionConfig(Config):
+    APP_ENV = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+
+class TestConfig(Config):
+    APP_ENV = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"
+    SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
+    PASSWORD_METHOD = "pbkdf2:sha256:1000"
+
+
+def config_from_env() -> type[Config]:
+    """Pick the config class named by APP_ENV (development by default)."""
+    name = (_env("APP_ENV", "development") or "development").lower()
+    classes = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}
+    if name not in classes:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(classes)}, not {name!r}")
+    return classes[name]
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    """Return the zone for an IANA name or raise ConfigError saying what to set."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"APP_TIMEZONE={name!r} is not an IANA time zone (try 'UTC' or 'Europe/Paris')") from exc

@@ -1,0 +1,79 @@
+"""The sample domain: users, their bucketlists and the items on them."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .audit import AuditMixin
+from .extensions import db
+
+ROLES = ("admin", "viewer")
+
+
+class User(AuditMixin, UserMixin, db.Model):
+    __tablename__ = "users"
+    __label_column__ = "email"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="viewer")
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default="!")
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+    bucketlists: Mapped[list["Bucketlist"]] = relationship(
+        back_populates="owner", foreign_keys="Bucketlist.owner_id"
+    )
+
+    def set_password(self, password: str, method: str = "scrypt") -> None:
+        self.password_hash = generate_password_hash(password, method=method)
+
+    def check_password(self, password: str) -> bool:
+        return self.password_hash != "!" and check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: deactivated or deleted users cannot log in
+        return bool(self.active) and self.deleted_at is None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Bucketlist(AuditMixin, db.Model):
+    __tablename__ = "bucketlists"
+    __label_column__ = "title"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+
+    owner: Mapped[User] = relationship(back_populates="bucketlists", foreign_keys=[owner_id])
+    items: Mapped[list["Item"]] = relationship(back_populates="bucketlist")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Item(AuditMixin, db.Model):
+    __tablename__ = "items"
+    __label_column__ = "title"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucketlist_id: Mapped[int] = mapped_column(ForeignKey("bucketlists.id"), nullable=False, index=True)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    done: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+    bucketlist: Mapped[Bucketlist] = relationship(back_populates="items")
+
+    def __str__(self) -> str:
+        return self.title
