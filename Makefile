@@ -1,5 +1,5 @@
 # Two commands: `make run` (set up and serve on SQLite with demo data) and `make test`.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip

@@ -24,9 +24,9 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=lambda: g.get("csp_nonce", ""),
     )
     admin.add_view(ActivityView(name="Activity", endpoint="activity", url="/admin/activity"))
-    admin.add_view(UserView(User, db.session, name="Users", endpoint="users"))
-    admin.add_view(BucketlistView(Bucketlist, db.session, name="Bucketlists", endpoint="bucketlists"))
-    admin.add_view(ItemView(Item, db.session, name="Items", endpoint="items"))
+    admin.add_view(UserView(User, db, name="Users", endpoint="users"))
+    admin.add_view(BucketlistView(Bucketlist, db, name="Bucketlists", endpoint="bucketlists"))
+    admin.add_view(ItemView(Item, db, name="Items", endpoint="items"))
     # Feed model name -> endpoint of its admin view, for links from events to records.
     app.extensions["record_endpoints"] = {
         v.model.__name__.lower(): v.endpoint for v in admin._views if getattr(v, "model", None) is not None

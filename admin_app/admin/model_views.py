@@ -48,9 +48,9 @@ class AuditedModelView(SecureViewMixin, ModelView):
     column_labels = {"created_by": "Created by", "updated_by": "Updated by"}
     list_template = "admin/model/audited_list.html"
 
-    def __init__(self, model: type, session: Any, **kwargs: Any) -> None:
+    def __init__(self, model: type, database: Any, **kwargs: Any) -> None:
         self.column_filters = list(getattr(self, "extra_filters", [])) + timestamp_filters(model)
-        super().__init__(model, session, **kwargs)
+        super().__init__(model, database, **kwargs)
 
     # Role-dependent permissions: hide controls for viewers; SecureViewMixin enforces on the server.
     @property

@@ -1,0 +1,174 @@
+"""Fixtures: every test runs on SQLite and on PostgreSQL (a throwaway database per run).
+
+PostgreSQL is skipped, with the reason, only when no server is reachable and CI is not set;
+under CI=true an unreachable server fails the run.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from admin_app import create_app
+from admin_app.accounts import create_user
+from admin_app.config import TestConfig
+from admin_app.extensions import db
+from admin_app.models import User
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PASSWORD = "correct-horse-battery"
+TABLES = ("items", "bucketlists", "users")  # children first
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL backend")
+    config.addinivalue_line("markers", "sqlite: runs against the SQLite backend")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return str(exc).splitlines()[0]
+
+
+def _migrate(url: str) -> None:
+    from admin_app.cli import init_db
+
+    app = create_app({**_config(url)})
+    with app.app_context():
+        init_db()
+        db.engine.dispose()
+
+
+def _config(url: str) -> dict[str, Any]:
+    return {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()} | {"SQLALCHEMY_DATABASE_URI": url}
+
+
+@pytest.fixture(scope="session", params=[
+    pytest.param("sqlite", marks=pytest.mark.sqlite),
+    pytest.param("postgresql", marks=pytest.mark.postgresql),
+])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this test session (per xdist worker)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        _migrate(url)
+        yield url
+        return
+    problem = _pg_reachable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI requires PostgreSQL at {PG_ADMIN_URL}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({problem}); SQLite only")
+    name = f"admin_app_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """An app on the session's database, inside an app context; tables emptied afterwards."""
+    app = create_app(_config(database_url))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in TABLES:
+                    conn.execute(text(f"DELETE FROM {table}"))
+        db.engine.dispose()
+
+
+class Client(FlaskClient):
+    """A test client that can log in and find CSRF tokens the way a browser would."""
+
+    def csrf(self) -> str:
+        page = self.get("/logout").get_data(as_text=True)
+        match = _CSRF.search(page)
+        assert match, "no CSRF token on the logout page"
+        return match.group(1)
+
+    def login(self, email: str, password: str = PASSWORD) -> Any:
+        page = self.get("/login").get_data(as_text=True)
+        token = _CSRF.search(page).group(1)  # type: ignore[union-attr]
+        return self.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+    def post_form(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """POST with a valid CSRF token, as a form in the page would."""
+        return self.post(url, data={**(data or {}), "csrf_token": self.csrf()}, **kwargs)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    app.test_client_class = Client
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app: Flask):
+    """Factory: make_user('a@x.io', role='admin') -> User (password PASSWORD)."""
+
+    def make(email: str, role: str = "viewer", password: str = PASSWORD) -> User:
+        return create_user(email, password, role)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user) -> User:
+    return make_user("admin@example.com", "admin")
+
+
+@pytest.fixture
+def viewer_user(make_user) -> User:
+    return make_user("viewer@example.com", "viewer")
+
+
+@pytest.fixture
+def admin_client(app: Flask, admin_user: User) -> Client:
+    app.test_client_class = Client
+    c = app.test_client()
+    assert c.login(admin_user.email).status_code == 302
+    return c
+
+
+@pytest.fixture
+def viewer_client(app: Flask, viewer_user: User) -> Client:
+    app.test_client_class = Client
+    c = app.test_client()
+    assert c.login(viewer_user.email).status_code == 302
+    return c
