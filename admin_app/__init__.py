@@ -26,7 +26,9 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
 
 def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> None:
-    base = config if isinstance(config, type) else config_from_env()
+    # A dict's APP_ENV picks the base class too, so {"APP_ENV": "production"} gets production's secure cookies.
+    env_name = config.get("APP_ENV") if isinstance(config, dict) else None
+    base = config if isinstance(config, type) else config_from_env(env_name)
     app.config.from_object(base)
     if isinstance(config, dict):
         app.config.update(config)

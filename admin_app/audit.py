@@ -41,6 +41,12 @@ def acting_as(user_id: int | None) -> Iterator[None]:
         _actor_id.reset(token)
 
 
+def _same_as_created(context: Any) -> datetime:
+    """A new row's updated_at is its created_at, so it does not look changed after creation."""
+    created = context.get_current_parameters().get("created_at")
+    return created if created is not None else utcnow()
+
+
 class AuditMixin:
     """Adds created/updated/deleted timestamps and actors; any model using it appears in the feed."""
 
@@ -48,7 +54,9 @@ class AuditMixin:
     __label_column__: str = "id"
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=_same_as_created, onupdate=utcnow, nullable=False
+    )
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=current_actor_id, nullable=True

@@ -112,8 +112,9 @@ def set_password_command(email: str, password_stdin: bool) -> None:
 @db_errors
 def seed_demo_command(users: int, items: int, months: int, seed: int) -> None:
     """Insert demo users, bucketlists and items with months of history."""
-    from .seed import seed_demo
+    from .seed import is_empty, seed_demo
 
+    is_empty()  # a missing schema fails here, as one line, before the progress bar draws
     total = users + max(1, items // 10) + items
     with click.progressbar(length=total, label="seeding", file=sys.stderr, show_pos=True) as bar:
         result = seed_demo(users=users, items=items, months=months, seed=seed, progress=bar.update)

@@ -56,9 +56,9 @@ class TestConfig(Config):
     PASSWORD_METHOD = "pbkdf2:sha256:1000"
 
 
-def config_from_env() -> type[Config]:
-    """Pick the config class named by APP_ENV (development by default)."""
-    name = (_env("APP_ENV", "development") or "development").lower()
+def config_from_env(name: str | None = None) -> type[Config]:
+    """Pick the config class named by ``name``, else by APP_ENV (development by default)."""
+    name = (name or _env("APP_ENV", "development") or "development").lower()
     classes = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}
     if name not in classes:
         raise ConfigError(f"APP_ENV must be one of {', '.join(classes)}, not {name!r}")

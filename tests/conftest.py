@@ -5,6 +5,7 @@ under CI=true an unreachable server fails the run.
 """
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
@@ -54,7 +56,11 @@ def _migrate(url: str) -> None:
 
 
 def _config(url: str) -> dict[str, Any]:
-    return {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()} | {"SQLALCHEMY_DATABASE_URI": url}
+    config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()} | {"SQLALCHEMY_DATABASE_URI": url}
+    if url.startswith("postgresql"):
+        # A test that leaks a transaction fails loudly instead of hanging the run on a lock.
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": "-c lock_timeout=10000"}}
+    return config
 
 
 @pytest.fixture(scope="session", params=[
@@ -101,6 +107,9 @@ def app(database_url: str) -> Iterator[Flask]:
         db.session.remove()
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
+                # Connections left open by the test (e.g. an unread streamed response) hold locks.
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
                 conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
             else:
                 for table in TABLES:
@@ -109,7 +118,19 @@ def app(database_url: str) -> Iterator[Flask]:
 
 
 class Client(FlaskClient):
-    """A test client that can log in and find CSRF tokens the way a browser would."""
+    """A test client that can log in and find CSRF tokens the way a browser would.
+
+    Each request runs with no app context of the test's own, as under a real server:
+    otherwise Flask reuses the fixture's context and ``g`` (CSRF token, logged-in user)
+    and the database session would leak from one request to the next.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        def isolated() -> Any:
+            _cv_app.set(None)  # type: ignore[arg-type]
+            return FlaskClient.open(self, *args, **kwargs)
+
+        return contextvars.copy_context().run(isolated)
 
     def csrf(self) -> str:
         page = self.get("/logout").get_data(as_text=True)

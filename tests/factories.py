@@ -1,0 +1,34 @@
+"""Small factories for tests: rows with controlled timestamps and actors."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert
+
+from admin_app.audit import acting_as
+from admin_app.extensions import db
+from admin_app.models import Bucketlist, Item, User
+
+
+def bucketlist(owner: User, title: str = "Travel", actor: User | None = None) -> Bucketlist:
+    with acting_as(actor.id if actor else None):
+        b = Bucketlist(title=title, owner=owner)
+        db.session.add(b)
+        db.session.commit()
+    return b
+
+
+def item(bl: Bucketlist, title: str = "See Kyoto", actor: User | None = None, **kw) -> Item:
+    with acting_as(actor.id if actor else None):
+        it = Item(title=title, bucketlist=bl, **kw)
+        db.session.add(it)
+        db.session.commit()
+    return it
+
+
+def bulk_items(bl: Bucketlist, n: int, at: datetime, step: timedelta = timedelta(0), **kw) -> None:
+    """Insert n items created at ``at`` (minus i*step), in one executemany."""
+    rows = [dict(title=f"item {i}", bucketlist_id=bl.id, done=False, created_at=at - step * i,
+                 updated_at=at - step * i, **kw) for i in range(n)]
+    db.session.execute(insert(Item), rows)
+    db.session.commit()

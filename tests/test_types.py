@@ -1,0 +1,104 @@
+"""The timestamp type: aware UTC in and out, naive refused, one sortable format on SQLite."""
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import StatementError
+
+from admin_app.extensions import db
+from admin_app.models import Item
+from admin_app.types import NaiveDatetimeError, utcnow
+from tests import factories
+
+
+def test_naive_datetime_is_rejected(app, admin_user):
+    bl = factories.bucketlist(admin_user)
+    it = factories.item(bl)
+    it.updated_at = datetime(2026, 1, 1, 12, 0)  # naive
+    with pytest.raises(StatementError) as info:
+        db.session.commit()
+    assert isinstance(info.value.orig, NaiveDatetimeError)
+    db.session.rollback()
+
+
+def test_naive_datetime_is_rejected_in_a_filter(app):
+    with pytest.raises(StatementError):
+        db.session.execute(select(Item).where(Item.created_at > datetime(2026, 1, 1)))
+    db.session.rollback()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/Los_Angeles", "Asia/Kolkata"])
+def test_aware_datetime_round_trips_as_the_same_instant_in_utc(app, admin_user, zone):
+    bl = factories.bucketlist(admin_user)
+    sent = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=ZoneInfo(zone))
+    it = factories.item(bl, due_date=None)
+    it.updated_at = sent
+    db.session.commit()
+    db.session.expire_all()
+    got = db.session.get(Item, it.id).updated_at
+    assert got == sent
+    assert got.tzinfo is not None and got.utcoffset() == timedelta(0)
+
+
+def test_timestamps_come_from_callable_defaults_not_import_time(app, admin_user):
+    bl = factories.bucketlist(admin_user)
+    before = utcnow()
+    a = factories.item(bl, "a")
+    b = factories.item(bl, "b")
+    assert before <= a.created_at <= b.created_at <= utcnow()
+    assert a.created_at.tzinfo is not None
+
+
+def test_bulk_update_statement_sets_updated_at_and_actor(app, admin_user):
+    from admin_app.audit import acting_as
+
+    bl = factories.bucketlist(admin_user)
+    it = factories.item(bl)
+    old = it.updated_at
+    with acting_as(admin_user.id):
+        db.session.execute(update(Item).where(Item.id == it.id).values(done=True))
+        db.session.commit()
+    db.session.expire_all()
+    fresh = db.session.get(Item, it.id)
+    assert fresh.updated_at > old
+    assert fresh.updated_by_id == admin_user.id
+
+
+def test_sqlite_stores_one_fixed_width_sortable_utc_format(app, admin_user, backend):
+    if backend != "sqlite":
+        pytest.skip("storage format is specific to SQLite")
+    bl = factories.bucketlist(admin_user)
+    it = factories.item(bl)
+    it.updated_at = datetime(2026, 7, 1, 14, 0, tzinfo=ZoneInfo("Europe/Paris"))  # 12:00 UTC
+    db.session.commit()
+    raw = db.session.execute(text("SELECT created_at, updated_at FROM items WHERE id = :i"), {"i": it.id}).one()
+    assert raw.updated_at == "2026-07-01 12:00:00.000000"
+    assert len(raw.created_at) == len(raw.updated_at) == 26
+
+
+def test_postgresql_column_is_timestamptz(app, backend):
+    if backend != "postgresql":
+        pytest.skip("column type is specific to PostgreSQL")
+    kind = db.session.execute(text(
+        "SELECT data_type FROM information_schema.columns WHERE table_name='items' AND column_name='created_at'"
+    )).scalar()
+    assert kind == "timestamp with time zone"
+
+
+def test_every_timestamp_column_is_indexed(app):
+    from sqlalchemy import inspect
+
+    insp = inspect(db.engine)
+    for table in ("users", "bucketlists", "items"):
+        leading = {ix["column_names"][0] for ix in insp.get_indexes(table)}
+        assert {"created_at", "updated_at", "deleted_at"} <= leading, table
+
+
+def test_utc_offset_is_preserved_across_databases(app, admin_user):
+    bl = factories.bucketlist(admin_user)
+    it = factories.item(bl)
+    instant = datetime(2026, 10, 25, 0, 59, 59, 999999, tzinfo=timezone.utc)
+    it.updated_at = instant
+    db.session.commit()
+    assert db.session.scalar(select(Item.id).where(Item.updated_at == instant)) == it.id
