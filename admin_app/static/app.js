@@ -6,6 +6,9 @@ document.addEventListener('click', function (ev) {
     if (window.modelActions) { window.modelActions.execute(action.getAttribute('data-model-action')); }
     return;
   }
+  if (ev.target.closest('a[href="#"]')) {
+    ev.preventDefault();  // menu links handled by Flask-Admin's scripts
+  }
   var confirmable = ev.target.closest('[data-confirm]');
   if (confirmable && !window.confirm(confirmable.getAttribute('data-confirm'))) {
     ev.preventDefault();
