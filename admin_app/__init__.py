@@ -1,6 +1,7 @@
 """Query-based admin reporting for Flask + SQLAlchemy apps: the app factory."""
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
     app.config.from_object(base)
     if isinstance(config, dict):
         app.config.update(config)
+    app.config["APP_ENV"] = base.APP_ENV  # the class decides; no case variant can dodge production checks
     check_timezone(app.config["APP_TIMEZONE"])
     if not app.config.get("SECRET_KEY"):
         if app.config["APP_ENV"] == "production":
@@ -45,9 +47,12 @@ def _instance_secret(instance_dir: Path) -> str:
     """A random key kept in instance/ so development sessions survive restarts; never shipped."""
     instance_dir.mkdir(parents=True, exist_ok=True)
     path = instance_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 

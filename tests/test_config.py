@@ -1,0 +1,127 @@
+"""The app factory refuses unsafe configuration and fills in safe development defaults."""
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from admin_app import ConfigError, create_app
+from admin_app.config import DevelopmentConfig, ProductionConfig
+from admin_app.timefmt import display_zone
+
+KEY = "k" * 64
+
+
+def overrides(tmp_path: Path, **extra) -> dict:
+    """A dict config that never touches the repository's instance/ or database."""
+    return {"INSTANCE_DIR": str(tmp_path / "instance"), "SQLALCHEMY_DATABASE_URI": "sqlite://", **extra}
+
+
+def production_class(tmp_path: Path, secret: str | None) -> type:
+    class Production(ProductionConfig):
+        SECRET_KEY = secret
+        INSTANCE_DIR = tmp_path / "instance"
+        SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    return Production
+
+
+def session_cookie(app) -> str:
+    """The Set-Cookie header of a page that stores a CSRF token in the session."""
+    r = app.test_client().get("/login")
+    assert r.status_code == 200
+    cookies = [v for v in r.headers.getlist("Set-Cookie") if v.startswith(app.config["SESSION_COOKIE_NAME"] + "=")]
+    assert len(cookies) == 1, r.headers
+    return cookies[0]
+
+
+# --- production ------------------------------------------------------------------------
+
+
+def test_production_class_without_secret_key_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(production_class(tmp_path, None))
+    assert not (tmp_path / "instance" / "secret_key").exists()
+
+
+@pytest.mark.parametrize("secret", [None, ""])
+def test_production_dict_without_secret_key_is_refused(tmp_path, secret):
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(overrides(tmp_path, APP_ENV="production", SECRET_KEY=secret))
+    assert not (tmp_path / "instance" / "secret_key").exists()
+
+
+def test_production_class_with_secret_key_starts_with_secure_cookies(tmp_path):
+    app = create_app(production_class(tmp_path, KEY))
+    assert app.config["SECRET_KEY"] == KEY
+    assert app.debug is False
+    cookie = session_cookie(app)
+    assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_production_dict_with_secret_key_starts_with_secure_cookies(tmp_path):
+    app = create_app(overrides(tmp_path, APP_ENV="production", SECRET_KEY=KEY))
+    assert app.config["SECRET_KEY"] == KEY
+    assert app.debug is False
+    assert app.config["REMEMBER_COOKIE_SECURE"] is True
+    cookie = session_cookie(app)
+    assert "; Secure" in cookie and "; HttpOnly" in cookie
+
+
+def test_development_session_cookie_is_not_marked_secure(tmp_path):
+    # The contrast that makes the production tests meaningful: plain-HTTP development keeps working.
+    app = create_app(overrides(tmp_path, APP_ENV="development", SECRET_KEY=KEY))
+    assert "; Secure" not in session_cookie(app)
+
+
+def test_unknown_app_env_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        create_app(overrides(tmp_path, APP_ENV="staging", SECRET_KEY=KEY))
+
+
+# --- time zone -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zone", ["Not/AZone", "../../etc/passwd", "", "UTC+2"])
+def test_invalid_app_timezone_is_refused(tmp_path, zone):
+    with pytest.raises(ConfigError, match="APP_TIMEZONE"):
+        create_app(overrides(tmp_path, SECRET_KEY=KEY, APP_TIMEZONE=zone))
+
+
+def test_iana_app_timezone_is_accepted(tmp_path):
+    app = create_app(overrides(tmp_path, SECRET_KEY=KEY, APP_TIMEZONE="Europe/Paris"))
+    with app.app_context():
+        assert display_zone().key == "Europe/Paris"
+
+
+# --- development secret key ----------------------------------------------------------------
+
+
+def test_development_without_secret_key_generates_a_private_one_and_reuses_it(tmp_path):
+    config = overrides(tmp_path, APP_ENV="development", SECRET_KEY=None)
+    app = create_app(config)
+    key_file = tmp_path / "instance" / "secret_key"
+    assert key_file.is_file()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = app.config["SECRET_KEY"]
+    assert key == key_file.read_text().strip()
+    assert len(key) >= 32
+
+    assert create_app(config).config["SECRET_KEY"] == key
+
+
+def test_development_secret_keys_differ_between_instance_dirs(tmp_path):
+    one = create_app(overrides(tmp_path / "a", APP_ENV="development", SECRET_KEY=None)).config["SECRET_KEY"]
+    two = create_app(overrides(tmp_path / "b", APP_ENV="development", SECRET_KEY=None)).config["SECRET_KEY"]
+    assert one != two
+
+
+def test_development_class_without_secret_key_uses_the_instance_dir(tmp_path):
+    class Development(DevelopmentConfig):
+        SECRET_KEY = None
+        INSTANCE_DIR = tmp_path / "dev-instance"
+        SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    app = create_app(Development)
+    assert app.config["SECRET_KEY"] == (tmp_path / "dev-instance" / "secret_key").read_text().strip()

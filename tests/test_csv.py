@@ -1,0 +1,324 @@
+"""Formula-safe CSV: safe_cell, csv_lines, the activity export and the model export."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import request_finished
+from sqlalchemy import insert
+
+from admin_app import activity
+from admin_app.activity import ACTIONS
+from admin_app.audit import acting_as
+from admin_app.csvsafe import csv_lines, safe_cell
+from admin_app.extensions import db
+from admin_app.models import Bucketlist, Item
+from admin_app.types import UTC
+
+EVIL_TITLE = '=cmd|" /C calc"!A0'
+EVIL_NAME = "@SUM(1)"
+EVIL_EMAIL = "=evil@example.com"
+# What spreadsheets evaluate (OWASP CSV injection), spelled out here rather than imported from the code under test.
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+HEADER = ["at", "model", "id", "action", "actor_id", "actor_email", "label"]
+
+
+def parse(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def assert_no_formula_cells(rows: list[list[str]]) -> None:
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(TRIGGERS) or NUMBER.match(cell), (cell, row)
+
+
+# --- safe_cell -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "=1+1", "+cmd", "-cmd", "@SUM(A1)", "\t=1", "\r=1", "\n=1", '=HYPERLINK("http://x")',
+    "-1+1", "+1 (555) 0100", "-", "=",
+])
+def test_safe_cell_prefixes_formula_text_with_an_apostrophe(text):
+    assert safe_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("text", ["-12", "-3.5", "+4", "1e5", "-.5", "-1e-3", "plain text", "", "a=b", "x@y.io"])
+def test_safe_cell_leaves_numbers_and_plain_text_alone(text):
+    assert safe_cell(text) == text
+
+
+@pytest.mark.parametrize("value", [0, 42, -7, 3.25, -0.5, True, False])
+def test_safe_cell_leaves_numeric_values_unchanged(value):
+    out = safe_cell(value)
+    assert out == value and type(out) is type(value)
+
+
+def test_safe_cell_writes_none_as_empty():
+    assert safe_cell(None) == ""
+
+
+def test_safe_cell_writes_aware_datetimes_as_iso_utc():
+    assert safe_cell(datetime(2025, 6, 1, 12, 30, 5, tzinfo=UTC)) == "2025-06-01T12:30:05+00:00"
+
+
+def test_safe_cell_converts_other_zones_to_utc():
+    paris = datetime(2025, 6, 1, 14, 0, tzinfo=ZoneInfo("Europe/Paris"))  # CEST, UTC+2
+    assert safe_cell(paris) == "2025-06-01T12:00:00+00:00"
+    assert safe_cell(datetime(2025, 1, 1, 0, 30, tzinfo=ZoneInfo("America/New_York"))) == "2025-01-01T05:30:00+00:00"
+
+
+def test_safe_cell_writes_dates_as_iso():
+    assert safe_cell(date(2025, 2, 3)) == "2025-02-03"
+
+
+# --- csv_lines -------------------------------------------------------------------------
+
+
+def test_csv_lines_round_trip_with_header_first_and_crlf():
+    rows = [
+        (1, 'say "hi", then leave', "plain"),
+        (-2, "comma,inside", "multi\nline"),
+        (3, EVIL_TITLE, "-12"),
+        (4, "@SUM(A1)", None),
+        (5, "+cmd", "\t=1"),
+        (6, "-2+3", "-.5"),
+    ]
+    text = "".join(csv_lines(["id", "text", "=other"], rows))
+    assert text.endswith("\r\n")
+    assert text.count("\r\n") == len(rows) + 1  # one CRLF per record; embedded newlines stay inside quotes
+    parsed = parse(text)
+    assert parsed[0] == ["id", "text", "'=other"]
+    assert parsed[1:] == [
+        ["1", 'say "hi", then leave', "plain"],
+        ["-2", "comma,inside", "multi\nline"],
+        ["3", "'" + EVIL_TITLE, "-12"],
+        ["4", "'@SUM(A1)", ""],
+        ["5", "'+cmd", "'\t=1"],
+        ["6", "'-2+3", "-.5"],
+    ]
+    assert_no_formula_cells(parsed)
+
+
+def test_csv_lines_yields_one_chunk_per_chunk_rows():
+    rows = [(i, f"row {i}") for i in range(35)]
+    chunks = list(csv_lines(["n", "text"], rows, chunk_rows=10))
+    assert len(chunks) == 4
+    assert all(c.endswith("\r\n") for c in chunks)
+    parsed = parse("".join(chunks))
+    assert parsed[0] == ["n", "text"]
+    assert parsed[1:] == [[str(i), f"row {i}"] for i in range(35)]
+    assert len(parse(chunks[0])) == 11 and len(parse(chunks[-1])) == 5
+
+
+def test_csv_lines_has_no_empty_trailing_chunk_and_always_a_header():
+    assert len(list(csv_lines(["n"], [(i,) for i in range(30)], chunk_rows=10))) == 3
+    assert list(csv_lines(["a", "b"], [])) == ["a,b\r\n"]
+
+
+def test_csv_lines_pulls_rows_lazily():
+    pulled = []
+
+    def rows():
+        for i in range(25):
+            pulled.append(i)
+            yield (i,)
+
+    chunks = csv_lines(["n"], rows(), chunk_rows=10)
+    next(chunks)
+    assert len(pulled) == 10
+
+
+# --- the activity export, end to end -----------------------------------------------------------
+
+
+@pytest.fixture
+def evil_data(app, make_user, viewer_user):
+    """An item with a formula title, created by a user whose email and display name are formulas."""
+    evil = make_user(EVIL_EMAIL, "admin")
+    evil.display_name = EVIL_NAME
+    db.session.commit()
+    with acting_as(evil.id):
+        bl = Bucketlist(title="Plans", owner=evil)
+        db.session.add(bl)
+        db.session.commit()
+        item = Item(title=EVIL_TITLE, bucketlist=bl)
+        db.session.add(item)
+        db.session.commit()
+    return evil, item
+
+
+def test_activity_export_is_a_formula_safe_csv_attachment(viewer_client, evil_data):
+    evil, item = evil_data
+    r = viewer_client.get("/admin/activity/export.csv", buffered=True)
+    assert r.status_code == 200
+    assert r.mimetype == "text/csv"
+    disposition = r.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;") and ".csv" in disposition
+    rows = parse(r.get_data(as_text=True))
+    assert rows[0] == HEADER
+    body = rows[1:]
+    assert len(body) == 5  # 3 users created, 1 bucketlist, 1 item
+    for row in body:
+        at = datetime.fromisoformat(row[0])
+        assert row[0].endswith("+00:00") and at.utcoffset() == timedelta(0)
+    item_row = next(row for row in body if row[1] == "item")
+    assert item_row[1:] == ["item", str(item.id), "created", str(evil.id), "'" + EVIL_EMAIL, "'" + EVIL_TITLE]
+    assert_no_formula_cells(rows)
+
+
+def test_activity_export_applies_filters(viewer_client, evil_data):
+    r = viewer_client.get("/admin/activity/export.csv?model=item&action=created", buffered=True)
+    assert r.status_code == 200
+    rows = parse(r.get_data(as_text=True))
+    assert rows[0] == HEADER
+    assert [(row[1], row[3]) for row in rows[1:]] == [("item", "created")]
+
+    r = viewer_client.get("/admin/activity/export.csv?model=user&model=bucketlist", buffered=True)
+    assert sorted(row[1] for row in parse(r.get_data(as_text=True))[1:]) == ["bucketlist", "user", "user", "user"]
+
+
+@pytest.mark.parametrize(("query", "mention"), [
+    ("since=notadate", "notadate"),
+    ("model=nope", "nope"),
+    ("action=touched", "touched"),
+    ("since=2025-02-01&until=2025-01-01", "since"),
+])
+def test_activity_export_refuses_bad_filters_with_400(viewer_client, query, mention):
+    r = viewer_client.get(f"/admin/activity/export.csv?{query}", buffered=True)
+    assert r.status_code == 400
+    assert r.mimetype == "text/plain"
+    assert "Content-Disposition" not in r.headers
+    text = r.get_data(as_text=True)
+    assert text.startswith("Bad request:") and mention in text
+
+
+def _bulk_history(owner_id: int, n: int) -> set[tuple[str, int, str]]:
+    """n items in one executemany, three per second (ties across chunk edges); return expected events."""
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    bl_id = db.session.execute(
+        insert(Bucketlist).returning(Bucketlist.id),
+        [dict(title="Bulk", description="", owner_id=owner_id, created_at=base, updated_at=base)],
+    ).scalar_one()
+    rows = []
+    for i in range(n):
+        created = base + timedelta(seconds=i // 3)
+        updated, deleted = created, None
+        if i % 4 == 0:
+            updated = created + timedelta(minutes=5)
+        if i % 10 == 0:
+            deleted = updated = created + timedelta(minutes=7)
+        rows.append(dict(bucketlist_id=bl_id, title=f"Item {i}", done=False, created_at=created,
+                         updated_at=updated, deleted_at=deleted))
+    db.session.execute(insert(Item), rows)
+    db.session.commit()
+    expected = {("bucketlist", bl_id, "created")}
+    for item_id, created, updated, deleted in db.session.execute(
+            db.select(Item.id, Item.created_at, Item.updated_at, Item.deleted_at)):
+        expected.add(("item", item_id, "created"))
+        if updated > created and updated != deleted:
+            expected.add(("item", item_id, "updated"))
+        if deleted is not None:
+            expected.add(("item", item_id, "deleted"))
+    return expected
+
+
+def test_activity_export_streams_every_event_once_newest_first(app, viewer_client, viewer_user, monkeypatch):
+    app.config["EXPORT_CHUNK_SIZE"] = 100
+    expected = _bulk_history(viewer_user.id, 1050)
+    expected.add(("user", viewer_user.id, "created"))
+    assert len(expected) > 1050
+
+    # The order of things on the server: page reads, the view returning, body chunks leaving.
+    log: list[tuple[str, int]] = []
+    real_fetch = activity.fetch_page
+
+    def counting_fetch(flt, limit=activity.DEFAULT_LIMIT, cursor=None, session=None):
+        log.append(("fetch", limit))
+        return real_fetch(flt, limit, cursor, session)
+
+    def fetches() -> int:
+        return sum(1 for kind, _ in log if kind == "fetch")
+
+    inner = app.wsgi_app
+
+    def recording_wsgi(environ, start_response):
+        body = inner(environ, start_response)
+        log.append(("returned", fetches()))
+        try:
+            for chunk in body:
+                log.append(("chunk", fetches()))
+                yield chunk
+        finally:
+            getattr(body, "close", lambda: None)()
+
+    flask_responses = []
+
+    def on_finished(sender, response, **extra):
+        flask_responses.append(response)
+
+    monkeypatch.setattr(activity, "fetch_page", counting_fetch)
+    monkeypatch.setattr(app, "wsgi_app", recording_wsgi)
+    with request_finished.connected_to(on_finished, app):
+        r = viewer_client.get("/admin/activity/export.csv", buffered=True)
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    text = r.get_data(as_text=True)
+
+    assert [resp.is_streamed for resp in flask_responses] == [True]
+    assert "Content-Length" not in r.headers
+    assert {limit for kind, limit in log if kind == "fetch"} == {100}
+    assert fetches() >= len(expected) // 100
+    returned = next(n for kind, n in log if kind == "returned")
+    chunks = [n for kind, n in log if kind == "chunk"]
+    assert returned == 0, "the view read the feed before returning the response"
+    assert chunks[0] == 1, "the first chunk was sent only after more than one page was read"
+    assert len(chunks) >= len(expected) // 100
+
+    rows = parse(text)
+    assert rows[0] == HEADER
+    body = rows[1:]
+    assert len(body) == len(expected)
+    seen = [(row[1], int(row[2]), row[3]) for row in body]
+    assert len(set(seen)) == len(seen), "duplicate events"
+    assert set(seen) == expected
+    keys = [(datetime.fromisoformat(row[0]), row[1], int(row[2]), ACTIONS.index(row[3])) for row in body]
+    assert keys == sorted(keys, reverse=True)
+
+
+# --- the model exports -------------------------------------------------------------------
+
+
+def test_item_model_export_neutralises_formula_titles(viewer_client, evil_data):
+    _, item = evil_data
+    r = viewer_client.get("/admin/items/export/csv/", buffered=True)
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert r.headers["Content-Disposition"].startswith("attachment;")
+    rows = parse(r.get_data(as_text=True))
+    header = rows[0]
+    assert "Title" in header
+    row = next(row for row in rows[1:] if row[header.index("Id")] == str(item.id))
+    assert row[header.index("Title")] == "'" + EVIL_TITLE
+    created = row[header.index("Created At")]
+    assert created.endswith("+00:00") and datetime.fromisoformat(created) == item.created_at
+    assert_no_formula_cells(rows)
+
+
+def test_user_model_export_neutralises_formula_names_and_omits_password_hashes(admin_client, evil_data):
+    evil, _ = evil_data
+    r = admin_client.get("/admin/users/export/csv/", buffered=True)
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    text = r.get_data(as_text=True)
+    assert "pbkdf2" not in text and "scrypt" not in text
+    rows = parse(text)
+    header = rows[0]
+    assert not any("password" in h.lower() for h in header)
+    row = next(row for row in rows[1:] if row[header.index("Id")] == str(evil.id))
+    assert row[header.index("Display Name")] == "'" + EVIL_NAME
+    assert row[header.index("Email")] == "'" + EVIL_EMAIL
+    assert_no_formula_cells(rows)
