@@ -126,6 +126,9 @@ class Client(FlaskClient):
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
+        # Streamed bodies are read inside the request's own context (they cannot be read later).
+        kwargs.setdefault("buffered", True)
+
         def isolated() -> Any:
             _cv_app.set(None)  # type: ignore[arg-type]
             return FlaskClient.open(self, *args, **kwargs)

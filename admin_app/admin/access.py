@@ -18,7 +18,9 @@ class SecureViewMixin:
 
     def _handle_view(self, name: str, **kwargs: Any) -> Any:
         if not self.is_accessible():
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            # Come back to the page after login; a POST-only URL would only give a 405 there.
+            target = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("auth.login", next=target))
         is_admin = current_user.is_admin
         if not is_admin and (name in WRITE_ENDPOINTS or request.method not in ("GET", "HEAD")):
             abort(403)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, flash, has_request_context, stream_with_context
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model import typefmt
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -24,12 +25,42 @@ from .filters import DeletedFilter, timestamp_filters
 AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "updated_by")
 
 
+_MAX_ID = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL
+
+
+def _as_id(value: Any) -> int | None:
+    """A row id from a URL or form as an int, or None if it cannot be one (not a 500)."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > _MAX_ID:
+        return None
+    return int(text)
+
+
+def _int_ids(ids: list[str]) -> list[int]:
+    """Row ids posted by the list's checkboxes, as integers; anything else is ignored."""
+    return [i for i in map(_as_id, ids) if i is not None]
+
+
 def _fmt_datetime(view: Any, value: datetime, name: str | None = None) -> str:
     return format_local(value)
 
 
+class IntIdAjaxLoader(QueryAjaxModelLoader):
+    """Ajax select loader that treats a malformed id as no choice (PostgreSQL rejects it with an error)."""
+
+    def get_one(self, pk: Any) -> Any:
+        pk = _as_id(pk)
+        return super().get_one(pk) if pk is not None else None
+
+
 class SecureForm(FlaskForm):
     """Flask-Admin forms carry Flask-WTF's CSRF token, checked app-wide by CSRFProtect."""
+
+    def __init__(self, *args: Any, obj: Any = None, **kwargs: Any) -> None:
+        # Flask-Admin's Unique validator skips the row being edited by comparing with form._obj,
+        # which only Flask-Admin's own BaseForm sets; without it no user could be edited.
+        self._obj = obj
+        super().__init__(*args, obj=obj, **kwargs)
 
 
 class AuditedModelView(SecureViewMixin, ModelView):
@@ -44,6 +75,7 @@ class AuditedModelView(SecureViewMixin, ModelView):
     column_default_sort = [("created_at", True), ("id", True)]
     form_excluded_columns = AUDIT_COLUMNS
     column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: _fmt_datetime}
+    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, datetime: _fmt_datetime}
     column_type_formatters_export = {**typefmt.EXPORT_FORMATTERS, datetime: lambda view, value, name=None: value}
     column_labels = {"created_by": "Created by", "updated_by": "Updated by"}
     list_template = "admin/model/audited_list.html"
@@ -89,9 +121,14 @@ class AuditedModelView(SecureViewMixin, ModelView):
             query = query.filter(self.model.deleted_at.is_(None))
         return query
 
+    def _create_ajax_loader(self, name: str, options: dict[str, Any]) -> Any:
+        loader = super()._create_ajax_loader(name, options)
+        return IntIdAjaxLoader(name, loader.session, loader.model, **options)
+
     def get_one(self, id: Any) -> Any:
         # Details and edit pages still open a deleted row (so it can be inspected and restored).
-        return db.session.get(self.model, self.model.id.type.python_type(id))
+        pk = _as_id(id)
+        return db.session.get(self.model, pk) if pk is not None else None
 
     def delete_model(self, model: Any) -> bool:
         """Soft delete: set deleted_at and updated_by; the row stays."""
@@ -102,10 +139,21 @@ class AuditedModelView(SecureViewMixin, ModelView):
         self.after_model_delete(model)
         return True
 
+    @action("delete", "Delete", "Are you sure you want to delete selected records?")
+    def action_delete(self, ids: list[str]) -> None:
+        """Soft delete the selected rows. (Flask-Admin's version compares the integer id with
+        text parameters, which PostgreSQL refuses.)"""
+        rows = db.session.scalars(
+            select(self.model).where(self.model.id.in_(_int_ids(ids)), self.model.deleted_at.is_(None))
+        ).all()
+        for row in rows:
+            self.delete_model(row)
+        flash(f"{len(rows)} record(s) deleted.", "success")
+
     @action("restore", "Restore", "Restore the selected records?")
     def action_restore(self, ids: list[str]) -> None:
         rows = db.session.scalars(
-            select(self.model).where(self.model.id.in_([int(i) for i in ids]), self.model.deleted_at.is_not(None))
+            select(self.model).where(self.model.id.in_(_int_ids(ids)), self.model.deleted_at.is_not(None))
         ).all()
         for row in rows:
             row.restore()
