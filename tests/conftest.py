@@ -102,6 +102,7 @@ def backend(database_url: str) -> str:
 def app(database_url: str) -> Iterator[Flask]:
     """An app on the session's database, inside an app context; tables emptied afterwards."""
     app = create_app(_config(database_url))
+    app.test_client_class = Client
     with app.app_context():
         yield app
         db.session.remove()
@@ -153,7 +154,6 @@ class Client(FlaskClient):
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    app.test_client_class = Client
     return app.test_client()
 
 
@@ -182,17 +182,18 @@ def viewer_user(make_user) -> User:
     return make_user("viewer@example.com", "viewer")
 
 
+def logged_in(app: Flask, user: User) -> Client:
+    """A client with ``user`` logged in through the real login form."""
+    c = app.test_client()
+    assert c.login(user.email).status_code == 302
+    return c  # type: ignore[return-value]
+
+
 @pytest.fixture
 def admin_client(app: Flask, admin_user: User) -> Client:
-    app.test_client_class = Client
-    c = app.test_client()
-    assert c.login(admin_user.email).status_code == 302
-    return c
+    return logged_in(app, admin_user)
 
 
 @pytest.fixture
 def viewer_client(app: Flask, viewer_user: User) -> Client:
-    app.test_client_class = Client
-    c = app.test_client()
-    assert c.login(viewer_user.email).status_code == 302
-    return c
+    return logged_in(app, viewer_user)

@@ -32,3 +32,22 @@ def bulk_items(bl: Bucketlist, n: int, at: datetime, step: timedelta = timedelta
                  updated_at=at - step * i, **kw) for i in range(n)]
     db.session.execute(insert(Item), rows)
     db.session.commit()
+
+
+def history_items(bl_id: int, n: int, base: datetime, step: timedelta, update_every: int, delete_every: int,
+                  update_after: timedelta, delete_after: timedelta, actor_id: int | None = None,
+                  per_step: int = 1) -> None:
+    """n items, ``per_step`` of them every ``step``: every ``update_every``-th updated, every
+    ``delete_every``-th soft-deleted (updated_at == deleted_at), in one executemany."""
+    rows = []
+    for i in range(n):
+        created = base + step * (i // per_step)
+        updated, deleted = created, None
+        if i % update_every == 0:
+            updated = created + update_after
+        if i % delete_every == 0:
+            deleted = updated = created + delete_after
+        rows.append(dict(bucketlist_id=bl_id, title=f"Item {i}", done=False, created_at=created,
+                         updated_at=updated, deleted_at=deleted, created_by_id=actor_id, updated_by_id=actor_id))
+    db.session.execute(insert(Item), rows)
+    db.session.commit()

@@ -29,7 +29,7 @@ OWNER_EMAIL = "owner.secret@example.com"
 def test_requests_do_not_share_the_login_of_another_client(app, admin_client):
     """Guards the isolation above: a second, anonymous client is not served as the admin."""
     assert admin_client.get("/admin/").status_code == 200
-    assert _fresh_client(app).get("/admin/").status_code == 302
+    assert app.test_client().get("/admin/").status_code == 302
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -58,10 +58,6 @@ def _snapshot() -> dict[str, list[tuple]]:
             out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
     return out
 
-
-def _fresh_client(app: Flask) -> Client:
-    app.test_client_class = Client
-    return app.test_client()  # type: ignore[return-value]
 
 
 def _admin_rules(app: Flask) -> list[Any]:
@@ -270,7 +266,7 @@ def test_viewer_post_to_every_write_endpoint_is_refused_and_changes_nothing(app,
 
 def _other_session_token(app: Flask) -> str:
     """A well-formed token signed with the app's key, but for a different browser session."""
-    return _fresh_client(app).csrf()
+    return app.test_client().csrf()
 
 
 def _bad_tokens(app: Flask) -> list[dict[str, str]]:
@@ -332,7 +328,7 @@ def test_the_valid_token_control_case_does_change_data(admin_client, make_user):
 
 def test_login_without_or_with_wrong_csrf_token_is_refused(app, admin_user):
     for extra in _bad_tokens(app):
-        c = _fresh_client(app)
+        c = app.test_client()
         c.get("/login")
         r = c.post("/login", data={"email": admin_user.email, "password": PASSWORD, **extra})
         _assert_csrf_refused(r)
@@ -356,8 +352,8 @@ def test_wrong_password_gives_401_and_no_session(client, admin_user):
 
 
 def test_unknown_email_gives_same_status_and_message_as_wrong_password(app, admin_user):
-    wrong_pw = _login_post(_fresh_client(app), admin_user.email, "wrong-password-123")
-    unknown = _login_post(_fresh_client(app), "nobody@example.com", "wrong-password-123")
+    wrong_pw = _login_post(app.test_client(), admin_user.email, "wrong-password-123")
+    unknown = _login_post(app.test_client(), "nobody@example.com", "wrong-password-123")
     assert unknown.status_code == wrong_pw.status_code == 401
 
     def message(r: Any) -> list[str]:
@@ -385,7 +381,7 @@ def test_soft_deleted_user_cannot_log_in(client, make_user):
 
 def test_deactivated_user_loses_an_existing_session(app, make_user):
     user = make_user("later@example.com", "admin")
-    c = _fresh_client(app)
+    c = app.test_client()
     assert c.login("later@example.com").status_code == 302
     assert _logged_in(c)
     user.active = False
@@ -418,7 +414,7 @@ def test_login_page_carries_next_into_the_form(client):
     "javascript:alert(1)", "evil.example", "http:/evil.example",
 ])
 def test_login_never_redirects_off_host(app, admin_user, evil):
-    c = _fresh_client(app)
+    c = app.test_client()
     r = _login_post(c, admin_user.email, next=evil)
     assert r.status_code == 302
     location = r.headers["Location"]

@@ -21,14 +21,10 @@ from admin_app.audit import acting_as
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
 from admin_app.types import utcnow
-from tests.conftest import PASSWORD, Client
+from tests.conftest import PASSWORD
 
 UTC = timezone.utc
 
-
-def _new_client(app: Flask) -> Client:
-    app.test_client_class = Client
-    return app.test_client()  # type: ignore[return-value]
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -451,7 +447,7 @@ def test_admin_creates_user_with_set_password_who_can_then_log_in(app, admin_cli
     assert user is not None and user.role == "viewer" and user.created_by_id == admin_id
     assert "a-strong-password" not in user.password_hash
 
-    c = _new_client(app)
+    c = app.test_client()
     assert c.login("new.person@example.com", "wrong-password-x").status_code == 401
     r = c.login("new.person@example.com", "a-strong-password")
     assert r.status_code == 302
@@ -496,10 +492,10 @@ def test_editing_a_user_keeps_the_password_unless_a_new_one_is_set(app, admin_cl
     assert admin_client.post_form(f"/admin/users/edit/?id={uid}", {**base, "new_password": ""}).status_code == 302
     row = _reload(User, uid)
     assert row.display_name == "Edited" and row.password_hash == old_hash
-    assert _new_client(app).login("edit.me@example.com", PASSWORD).status_code == 302
+    assert app.test_client().login("edit.me@example.com", PASSWORD).status_code == 302
 
     assert admin_client.post_form(f"/admin/users/edit/?id={uid}",
                                   {**base, "new_password": "another-password"}).status_code == 302
     assert _reload(User, uid).password_hash != old_hash
-    assert _new_client(app).login("edit.me@example.com", PASSWORD).status_code == 401
-    assert _new_client(app).login("edit.me@example.com", "another-password").status_code == 302
+    assert app.test_client().login("edit.me@example.com", PASSWORD).status_code == 401
+    assert app.test_client().login("edit.me@example.com", "another-password").status_code == 302

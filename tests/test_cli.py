@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests import factories
 from sqlalchemy import func, insert, select
 
 from admin_app.accounts import find_user
@@ -57,18 +59,8 @@ def make_history(owner: User) -> None:
         [dict(title="Travel", description="", owner_id=owner.id, created_at=BASE - timedelta(hours=1),
               updated_at=BASE - timedelta(hours=1), created_by_id=owner.id, updated_by_id=owner.id)],
     ).scalar_one()
-    rows = []
-    for i in range(N_ITEMS):
-        created = BASE + timedelta(minutes=i)
-        updated, deleted = created, None
-        if i % 3 == 0:
-            updated = created + timedelta(seconds=30)
-        if i % 7 == 0:
-            deleted = updated = created + timedelta(seconds=45)
-        rows.append(dict(bucketlist_id=bl_id, title=f"Item {i}", done=False, created_at=created,
-                         updated_at=updated, deleted_at=deleted, created_by_id=owner.id, updated_by_id=owner.id))
-    db.session.execute(insert(Item), rows)
-    db.session.commit()
+    factories.history_items(bl_id, N_ITEMS, BASE, timedelta(minutes=1), 3, 7, timedelta(seconds=30),
+                            timedelta(seconds=45), actor_id=owner.id)
 
 
 def activity_json(runner, *args: str) -> dict:

@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests import factories
 from flask import request_finished
 from sqlalchemy import insert
 
@@ -206,18 +208,8 @@ def _bulk_history(owner_id: int, n: int) -> set[tuple[str, int, str]]:
         insert(Bucketlist).returning(Bucketlist.id),
         [dict(title="Bulk", description="", owner_id=owner_id, created_at=base, updated_at=base)],
     ).scalar_one()
-    rows = []
-    for i in range(n):
-        created = base + timedelta(seconds=i // 3)
-        updated, deleted = created, None
-        if i % 4 == 0:
-            updated = created + timedelta(minutes=5)
-        if i % 10 == 0:
-            deleted = updated = created + timedelta(minutes=7)
-        rows.append(dict(bucketlist_id=bl_id, title=f"Item {i}", done=False, created_at=created,
-                         updated_at=updated, deleted_at=deleted))
-    db.session.execute(insert(Item), rows)
-    db.session.commit()
+    factories.history_items(bl_id, n, base, timedelta(seconds=1), 4, 10, timedelta(minutes=5),
+                            timedelta(minutes=7), per_step=3)
     expected = {("bucketlist", bl_id, "created")}
     for item_id, created, updated, deleted in db.session.execute(
             db.select(Item.id, Item.created_at, Item.updated_at, Item.deleted_at)):
