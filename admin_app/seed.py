@@ -28,6 +28,26 @@ class SeedResult:
     span_days: int
 
 
+def _bulk_insert(model: type, rows: list[dict]) -> None:
+    """Insert rows in one round trip: COPY on PostgreSQL (several times faster), executemany elsewhere."""
+    if not rows:
+        return
+    session = db.session
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(model), rows)
+        return
+    columns = list(rows[0])
+    for name in columns:  # the same guarantees as the column type: aware datetimes only
+        value = rows[0][name]
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError(f"{name}: naive datetime")
+    raw = session.connection().connection.dbapi_connection
+    table = model.__table__.name
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
 def _history(rng: random.Random, start: datetime, end: datetime, p_update: float, p_delete: float,
              stats: list[int]) -> tuple[datetime, datetime, datetime | None, bool]:
     """created, updated, deleted timestamps for one row; updated == deleted for a deletion."""
@@ -68,8 +88,7 @@ def seed_demo(users: int = 50, items: int = 5_000, months: int = 6, seed: int = 
         created, updated, _, _ = _history(rng, start, start + (end - start) / 3, 0.2, 0, stats)
         user_rows.append(dict(email=email, display_name=f"Demo User {n + 1}", role="viewer",
                               password_hash="!", active=True, created_at=created, updated_at=updated))
-    if user_rows:
-        session.execute(insert(User), user_rows)
+    _bulk_insert(User, user_rows)
     user_ids = list(session.scalars(select(User.id).order_by(User.id)))
     if progress:
         progress(len(user_rows))
@@ -84,7 +103,7 @@ def seed_demo(users: int = 50, items: int = 5_000, months: int = 6, seed: int = 
             rows.append(dict(title=f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)}", description="",
                              owner_id=owner, created_at=created, updated_at=updated, deleted_at=deleted,
                              created_by_id=owner, updated_by_id=rng.choice(user_ids) if changed else owner))
-        session.execute(insert(Bucketlist), rows)
+        _bulk_insert(Bucketlist, rows)
         if progress:
             progress(len(rows))
     list_ids = list(session.scalars(select(Bucketlist.id).order_by(Bucketlist.id)))
@@ -100,7 +119,7 @@ def seed_demo(users: int = 50, items: int = 5_000, months: int = 6, seed: int = 
                              due_date=today + timedelta(days=rng.randrange(-90, 400)) if rng.random() < 0.4 else None,
                              created_at=created, updated_at=updated, deleted_at=deleted, created_by_id=who,
                              updated_by_id=rng.choice(user_ids) if changed else who))
-        session.execute(insert(Item), rows)
+        _bulk_insert(Item, rows)
         if progress:
             progress(len(rows))
     session.commit()
