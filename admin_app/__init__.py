@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from .config import BASE_DIR, Config, ConfigError, check_timezone, config_from_env
+from .config import BASE_DIR, Config, ConfigError, check_timezone, config_from_env, from_environment
 from .extensions import csrf, db, login_manager, migrate
 
 __all__ = ["create_app", "ConfigError"]
@@ -27,32 +27,47 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
 
 def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> None:
-    # A dict's APP_ENV picks the base class too, so {"APP_ENV": "production"} gets production's secure cookies.
+    """Class defaults, then environment variables, then an explicit dict (tests) win, in that order."""
     env_name = config.get("APP_ENV") if isinstance(config, dict) else None
     base = config if isinstance(config, type) else config_from_env(env_name)
     app.config.from_object(base)
-    if isinstance(config, dict):
+    if not isinstance(config, dict):
+        app.config.update(from_environment())
+    else:
         app.config.update(config)
     app.config["APP_ENV"] = base.APP_ENV  # the class decides; no case variant can dodge production checks
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.config['INSTANCE_DIR']) / 'app.db'}"
+        Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     check_timezone(app.config["APP_TIMEZONE"])
     if not app.config.get("SECRET_KEY"):
         if app.config["APP_ENV"] == "production":
-            raise ConfigError("SECRET_KEY must be set when APP_ENV=production (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production "
+                              "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
         app.config["SECRET_KEY"] = _instance_secret(Path(app.config["INSTANCE_DIR"]))
     if app.config["APP_ENV"] == "production":
         app.config["DEBUG"] = False
 
 
 def _instance_secret(instance_dir: Path) -> str:
-    """A random key kept in instance/ so development sessions survive restarts; never shipped."""
+    """A random key kept in instance/ so development sessions survive restarts; never shipped.
+
+    Written to a private temporary file and linked into place, so no reader ever sees a
+    partial key or a file readable by others.
+    """
     instance_dir.mkdir(parents=True, exist_ok=True)
     path = instance_dir / "secret_key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32))
+    if not path.exists():
+        tmp = instance_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # fails if another process won the race; then use its key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text().strip()
 
 
@@ -83,6 +98,15 @@ def register_security(app: Flask) -> None:
     def _nonce() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
 
+    @app.before_request
+    def _refuse_nul() -> Any:
+        # No text column can hold NUL (PostgreSQL refuses it): say so instead of failing deep inside a query.
+        for source in (request.args, request.form):
+            for key, value in source.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    return _bad_input("a NUL character (%00) is not allowed in any parameter")
+        return None
+
     @app.after_request
     def _headers(response: Any) -> Any:
         nonce = g.get("csp_nonce", "")
@@ -105,6 +129,12 @@ def register_security(app: Flask) -> None:
     for code in (400, 403, 404, 405):
         app.register_error_handler(code, lambda exc, code=code: (
             render_template("error.html", code=code, message=getattr(exc, "description", "")), code))
+
+
+def _bad_input(message: str) -> Any:
+    if request.path.endswith(".json"):
+        return {"error": message}, 400
+    return render_template("error.html", code=400, message=message), 400
 
 
 def register_commands(app: Flask) -> None:

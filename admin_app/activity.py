@@ -156,13 +156,25 @@ def parse_filter(args: Mapping[str, Any], zone: ZoneInfo, session: Session | Non
     return ActivityFilter(since, until, models, actions, actor_id, system_actor)
 
 
+MAX_ID = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL
+
+
+def parse_id(value: Any) -> int | None:
+    """A row id typed in a URL or form as an int, or None if it cannot be one."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 def resolve_actor(text: str, session: Session | None = None) -> int:
     """Find a user id by email (or numeric id); raise BadActivityQuery if there is none."""
     from .models import User
 
     session = session or db.session
-    if text.isdigit():
-        found = session.scalar(select(User.id).where(User.id == int(text)))
+    pk = parse_id(text)
+    if pk is not None:
+        found = session.scalar(select(User.id).where(User.id == pk))
     else:
         found = session.scalar(select(User.id).where(func.lower(User.email) == text.lower()))
     if found is None:
@@ -340,15 +352,16 @@ def page_for(args: Mapping[str, Any], zone: ZoneInfo, default_limit: int = DEFAU
     return fetch_page(flt, limit, decode_cursor(args.get("cursor")))
 
 
-def filter_args(flt: ActivityFilter, zone: ZoneInfo) -> dict[str, Sequence[str] | str]:
-    """Query-string arguments that reproduce ``flt`` (for links such as Older and CSV)."""
-    from .timefmt import to_input_value
+def filter_args(flt: ActivityFilter) -> dict[str, Sequence[str] | str]:
+    """Query-string arguments that reproduce ``flt`` exactly (for links such as Older and CSV).
 
+    Times keep full precision and their offset, so a link never widens or shifts the window.
+    """
     out: dict[str, Sequence[str] | str] = {}
     if flt.since:
-        out["since"] = to_input_value(flt.since, zone)
+        out["since"] = flt.since.isoformat()
     if flt.until:
-        out["until"] = to_input_value(flt.until, zone)
+        out["until"] = flt.until.isoformat()
     if flt.models:
         out["model"] = list(flt.models)
     if flt.actions:

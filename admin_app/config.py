@@ -1,8 +1,9 @@
-"""Configuration classes. The only module that reads environment variables."""
+"""Configuration classes, and the only module that reads environment variables (at call time, never at import)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,13 +19,13 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 class Config:
-    """Defaults shared by every environment; values come from the environment where set."""
+    """Defaults shared by every environment. Environment variables override them (see from_environment)."""
 
     APP_ENV = "development"
-    INSTANCE_DIR = Path(_env("INSTANCE_DIR", str(BASE_DIR / "instance")))  # type: ignore[arg-type]
-    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'app.db'}")
-    SECRET_KEY = _env("SECRET_KEY")
-    APP_TIMEZONE = _env("APP_TIMEZONE", "UTC")
+    INSTANCE_DIR = str(BASE_DIR / "instance")
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite in INSTANCE_DIR
+    SECRET_KEY: str | None = None
+    APP_TIMEZONE = "UTC"
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -52,17 +53,26 @@ class TestConfig(Config):
     APP_ENV = "testing"
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"
-    SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
     PASSWORD_METHOD = "pbkdf2:sha256:1000"
+
+
+_CLASSES = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}
 
 
 def config_from_env(name: str | None = None) -> type[Config]:
     """Pick the config class named by ``name``, else by APP_ENV (development by default)."""
     name = (name or _env("APP_ENV", "development") or "development").lower()
-    classes = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}
-    if name not in classes:
-        raise ConfigError(f"APP_ENV must be one of {', '.join(classes)}, not {name!r}")
-    return classes[name]
+    if name not in _CLASSES:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(_CLASSES)}, not {name!r}")
+    return _CLASSES[name]
+
+
+def from_environment() -> dict[str, Any]:
+    """Settings given by environment variables now (DATABASE_URL, SECRET_KEY, APP_TIMEZONE, INSTANCE_DIR)."""
+    names = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "SECRET_KEY": "SECRET_KEY",
+             "APP_TIMEZONE": "APP_TIMEZONE", "INSTANCE_DIR": "INSTANCE_DIR"}
+    return {key: _env(var) for var, key in names.items() if _env(var) is not None}
 
 
 def check_timezone(name: str) -> ZoneInfo:

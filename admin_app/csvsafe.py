@@ -10,9 +10,10 @@ from typing import Any
 
 from .types import UTC
 
-# A cell starting with one of these can be evaluated as a formula by spreadsheet apps.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# A cell starting with one of these can be evaluated as a formula by spreadsheet apps
+# (OWASP's list, plus the full-width forms some spreadsheets also accept).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def safe_cell(value: Any) -> Any:
@@ -31,7 +32,9 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, bool) or isinstance(value, (int, float)):
         return value
     text = str(value)
-    if text.startswith(FORMULA_TRIGGERS) and not _NUMBER.match(text):
+    # Leading spaces do not stop some spreadsheets from evaluating what follows them.
+    if (text.startswith(FORMULA_TRIGGERS) or text.lstrip().startswith(FORMULA_TRIGGERS)) \
+            and not _NUMBER.fullmatch(text):
         return "'" + text
     return text
 

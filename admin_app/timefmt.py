@@ -36,6 +36,8 @@ def parse_datetime(text: str, zone: ZoneInfo) -> datetime:
                 continue
     if value is None:
         raise ValueError(f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], optionally with an offset")
+    if not 1900 <= value.year <= 9998:
+        raise ValueError(f"{text!r} is out of range; use a year from 1900 to 9998")
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
@@ -53,9 +55,3 @@ def format_local(value: datetime | None, zone: ZoneInfo | None = None) -> str:
     zone = zone or display_zone()
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
-
-def to_input_value(value: datetime | None, zone: ZoneInfo | None = None) -> str:
-    """Render an instant for a filter input box (in the display zone, no offset)."""
-    if value is None:
-        return ""
-    return value.astimezone(zone or display_zone()).strftime("%Y-%m-%d %H:%M:%S")

@@ -125,3 +125,13 @@ def test_development_class_without_secret_key_uses_the_instance_dir(tmp_path):
 
     app = create_app(Development)
     assert app.config["SECRET_KEY"] == (tmp_path / "dev-instance" / "secret_key").read_text().strip()
+
+
+def test_environment_is_read_when_the_app_is_created_not_at_import(tmp_path, monkeypatch):
+    monkeypatch.setenv("APP_TIMEZONE", "Europe/Paris")
+    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    monkeypatch.delenv("APP_ENV", raising=False)
+    app = create_app()
+    assert app.config["APP_TIMEZONE"] == "Europe/Paris"
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("env.db")

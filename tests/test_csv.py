@@ -314,3 +314,8 @@ def test_user_model_export_neutralises_formula_names_and_omits_password_hashes(a
     assert row[header.index("Display Name")] == "'" + EVIL_NAME
     assert row[header.index("Email")] == "'" + EVIL_EMAIL
     assert_no_formula_cells(rows)
+
+
+@pytest.mark.parametrize("text", [" =1+1", "  @SUM(A1)", "\u00a0=1", "\uff1dSUM(A1)", "\uff0b1", "-1\n"])
+def test_formula_behind_spaces_or_in_full_width_is_neutralised(text):
+    assert safe_cell(text) == "'" + text

@@ -9,7 +9,7 @@ from flask_admin import AdminIndexView, BaseView, expose
 
 from .. import activity
 from ..csvsafe import csv_lines
-from ..timefmt import display_zone, start_of_day, to_input_value
+from ..timefmt import display_zone, start_of_day
 from ..types import utcnow
 from .access import SecureViewMixin
 
@@ -45,8 +45,8 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             counts_week=counts_week,
             models=list(activity.model_registry()),
             actions=activity.ACTIONS,
-            today_since=to_input_value(today, zone),
-            week_since=to_input_value(week, zone),
+            today_since=today.isoformat(),
+            week_since=week.isoformat(),
             zone=zone,
         )
 
@@ -61,7 +61,7 @@ class ActivityView(SecureViewMixin, BaseView):
             page = activity.page_for(request.args, zone)
         except activity.BadActivityQuery as exc:
             return bad_request(str(exc))
-        args = activity.filter_args(page.filters, zone)
+        args = activity.filter_args(page.filters)
         older = None
         if page.next_cursor is not None:
             older = url_for(".index", cursor=activity.encode_cursor(page.next_cursor),

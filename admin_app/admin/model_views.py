@@ -13,8 +13,9 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, Regexp, ValidationError
 
+from ..activity import parse_id
 from ..csvsafe import csv_lines
 from ..extensions import db
 from ..models import ROLES, User
@@ -25,20 +26,13 @@ from .filters import DeletedFilter, timestamp_filters
 AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "updated_by")
 
 
-_MAX_ID = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL
-
-
-def _as_id(value: Any) -> int | None:
-    """A row id from a URL or form as an int, or None if it cannot be one (not a 500)."""
-    text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > _MAX_ID:
-        return None
-    return int(text)
+MAX_PAGE = 1_000_000
+MAX_AJAX_PAGE = 100
 
 
 def _int_ids(ids: list[str]) -> list[int]:
     """Row ids posted by the list's checkboxes, as integers; anything else is ignored."""
-    return [i for i in map(_as_id, ids) if i is not None]
+    return [i for i in map(parse_id, ids) if i is not None]
 
 
 def _fmt_datetime(view: Any, value: datetime, name: str | None = None) -> str:
@@ -49,8 +43,11 @@ class IntIdAjaxLoader(QueryAjaxModelLoader):
     """Ajax select loader that treats a malformed id as no choice (PostgreSQL rejects it with an error)."""
 
     def get_one(self, pk: Any) -> Any:
-        pk = _as_id(pk)
+        pk = parse_id(pk)
         return super().get_one(pk) if pk is not None else None
+
+    def get_list(self, term: str, offset: int = 0, limit: int = MAX_AJAX_PAGE) -> Any:
+        return super().get_list(term, max(0, offset or 0), min(max(1, limit or MAX_AJAX_PAGE), MAX_AJAX_PAGE))
 
 
 class SecureForm(FlaskForm):
@@ -121,13 +118,35 @@ class AuditedModelView(SecureViewMixin, ModelView):
             query = query.filter(self.model.deleted_at.is_(None))
         return query
 
+    def _get_list_extra_args(self) -> Any:
+        """Flask-Admin's list arguments, made safe: page within range, no ``_``-prefixed url_for options."""
+        args = super()._get_list_extra_args()
+        args.page = min(max(args.page or 0, 0), MAX_PAGE)
+        # url_for options (_method, _external...) and names get_url() itself takes are not list state.
+        args.extra_args = {k: v for k, v in args.extra_args.items()
+                           if not k.startswith("_") and k not in ("endpoint", "export_type")}
+        return args
+
+    def export_url(self, export_type: str) -> str:
+        """Link to the CSV export with the list's current filters, search and sort."""
+        view_args = self._get_list_extra_args()
+        kwargs = dict(sort=view_args.sort, desc=1 if view_args.sort_desc else None, search=view_args.search,
+                      **view_args.extra_args)
+        kwargs.update(self._get_filters(view_args.filters))
+        return self.get_url(".export", export_type=export_type, **kwargs)
+
+    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+        # Editing a deleted row would overwrite updated_by, the actor of its 'deleted' event.
+        if not is_created and model.deleted_at is not None:
+            raise ValidationError("This record is deleted; restore it before editing it.")
+
     def _create_ajax_loader(self, name: str, options: dict[str, Any]) -> Any:
         loader = super()._create_ajax_loader(name, options)
         return IntIdAjaxLoader(name, loader.session, loader.model, **options)
 
     def get_one(self, id: Any) -> Any:
         # Details and edit pages still open a deleted row (so it can be inspected and restored).
-        pk = _as_id(id)
+        pk = parse_id(id)
         return db.session.get(self.model, pk) if pk is not None else None
 
     def delete_model(self, model: Any) -> bool:
@@ -192,15 +211,20 @@ class UserView(AuditedModelView):
     }
     extra_filters = ("email", "role", "active")
 
+    form_args = {"email": {
+        "filters": [lambda value: value.strip().lower() if isinstance(value, str) else value],
+        "validators": [Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address.")],
+    }}
+
     def on_model_change(self, form: Any, model: User, is_created: bool) -> None:
         from flask import current_app
 
+        super().on_model_change(form, model, is_created)
         password = form.new_password.data if hasattr(form, "new_password") else None
         if password:
             model.set_password(password, current_app.config["PASSWORD_METHOD"])
         elif is_created:
             raise ValueError("a new user needs a password")
-        model.email = model.email.strip().lower()
 
 
 class BucketlistView(AuditedModelView):
