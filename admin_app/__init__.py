@@ -39,6 +39,8 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.config['INSTANCE_DIR']) / 'app.db'}"
         Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("REPORTS_DIR"):
+        app.config["REPORTS_DIR"] = str(Path(app.config["INSTANCE_DIR"]) / "reports")
     check_timezone(app.config["APP_TIMEZONE"])
     if not app.config.get("SECRET_KEY"):
         if app.config["APP_ENV"] == "production":

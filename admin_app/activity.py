@@ -371,3 +371,22 @@ def filter_args(flt: ActivityFilter) -> dict[str, Sequence[str] | str]:
     elif flt.actor_id is not None:
         out["actor"] = str(flt.actor_id)
     return out
+
+
+def actor_summary(flt: ActivityFilter, session: Session | None = None) -> list[dict[str, Any]]:
+    """Per actor and action: number of events and first/last time, one GROUP BY per branch in one round trip."""
+    from .models import User
+
+    session = session or db.session
+    parts = []
+    for name, cls, action in _branches(flt):
+        at, actor = _branch_columns(cls, action)
+        parts.append(select(actor.label("actor_id"), literal(action, String).label("action"),
+                            func.count().label("n"), func.min(at).label("first_at"), func.max(at).label("last_at"))
+                     .where(*_branch_where(cls, action, flt)).group_by(actor))
+    if not parts:
+        return []
+    merged = union_all(*parts).subquery("per_branch")
+    user = aliased(User)
+    stmt = select(merged, user.email).outerjoin(user, user.id == merged.c.actor_id)
+    return [dict(r._mapping) for r in session.execute(stmt)]

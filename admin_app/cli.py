@@ -210,5 +210,8 @@ COMMANDS = (init_db_command, create_user_command, set_password_command, seed_dem
 
 
 def register(app: Flask) -> None:
+    from .reporting.cli import report_group
+
     for command in COMMANDS:
         app.cli.add_command(command)
+    app.cli.add_command(report_group)

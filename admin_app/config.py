@@ -37,6 +37,10 @@ class Config:
     PASSWORD_METHOD = "scrypt"
     ACTIVITY_PAGE_SIZE = 50
     EXPORT_CHUNK_SIZE = 1000
+    REPORTS_DIR: str | None = None  # None: INSTANCE_DIR/reports
+    REPORT_CHUNK_SIZE = 10_000
+    REPORT_RUN_TIMEOUT = 6 * 3600  # a 'running' row older than this, from a dead process, is marked failed
+    REPORT_CATCH_UP = "run"  # after downtime: 'run' missed periods, or 'mark' them missed
 
 
 class DevelopmentConfig(Config):
@@ -71,7 +75,8 @@ def config_from_env(name: str | None = None) -> type[Config]:
 def from_environment() -> dict[str, Any]:
     """Settings given by environment variables now (DATABASE_URL, SECRET_KEY, APP_TIMEZONE, INSTANCE_DIR)."""
     names = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "SECRET_KEY": "SECRET_KEY",
-             "APP_TIMEZONE": "APP_TIMEZONE", "INSTANCE_DIR": "INSTANCE_DIR"}
+             "APP_TIMEZONE": "APP_TIMEZONE", "INSTANCE_DIR": "INSTANCE_DIR", "REPORTS_DIR": "REPORTS_DIR",
+             "REPORT_CATCH_UP": "REPORT_CATCH_UP"}
     return {key: _env(var) for var, key in names.items() if _env(var) is not None}
 
 

@@ -26,7 +26,7 @@ from admin_app.models import User
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct-horse-battery"
-TABLES = ("items", "bucketlists", "users")  # children first
+TABLES = ("report_runs", "items", "bucketlists", "users")  # children first
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

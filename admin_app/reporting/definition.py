@@ -1,0 +1,84 @@
+"""What a report is: plain data, kept apart from the runner and the scheduler."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+
+class ReportError(ValueError):
+    """A report cannot be run as asked; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed report parameter with a default (``--param name=value`` on the CLI)."""
+
+    name: str
+    kind: type = str
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+
+    def parse(self, text: str) -> Any:
+        if self.choices and text not in self.choices:
+            raise ReportError(f"--param {self.name}: choose from {', '.join(self.choices)}, not {text!r}")
+        if self.kind is int:
+            try:
+                return int(text)
+            except ValueError:
+                raise ReportError(f"--param {self.name}: {text!r} is not a whole number") from None
+        return text
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a report's query sees: its window, parameters, zone and a read-only session."""
+
+    since: datetime
+    until: datetime
+    params: dict[str, Any]
+    zone: ZoneInfo
+    session: Session
+
+
+@dataclass(frozen=True)
+class ReportDefinition:
+    """A named report. Give exactly one of ``query`` (a select() with bound parameters) or ``rows``."""
+
+    name: str
+    title: str
+    description: str
+    columns: tuple[str, ...]
+    query: Callable[[RunContext], Executable] | None = None
+    rows: Callable[[RunContext], Iterable[Sequence[Any]]] | None = None
+    params: tuple[Param, ...] = ()
+    schedule: str | None = None  # cron expression, evaluated in ``timezone``
+    timezone: str = "UTC"
+    retention_days: int = 30
+    default_period: str = "yesterday"
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if (self.query is None) == (self.rows is None):
+            raise ValueError(f"report {self.name}: give exactly one of query= or rows=")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def parse_params(self, given: dict[str, str]) -> dict[str, Any]:
+        """Defaults overlaid with ``given`` (text from the CLI or a form); unknown names are refused."""
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            names = ", ".join(known) or "none"
+            raise ReportError(f"report {self.name} has no parameter {unknown[0]!r} (parameters: {names})")
+        values = {p.name: p.default for p in self.params}
+        values.update({k: known[k].parse(v) for k, v in given.items()})
+        return values

@@ -1,0 +1,261 @@
+"""Running a report: one read snapshot, rows streamed in chunks through pandas, an atomic file, a run row.
+
+The file is written to a temporary name in the destination folder, flushed, fsynced, renamed
+over the final name with os.replace and the folder fsynced, so a killed run never leaves a
+partial report under the final name. Leftover temporary files are removed at the next start.
+"""
+from __future__ import annotations
+
+import gzip as gzip_module
+import hashlib
+import io
+import itertools
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ..csvsafe import safe_cell
+from ..extensions import db
+from ..models import ReportRun
+from ..types import utcnow
+from .definition import ReportDefinition, ReportError, RunContext
+from .periods import label
+
+TMP_SUFFIX = ".tmp"
+
+
+class ReportFailed(RuntimeError):
+    """The run started and failed; its row is marked failed with this message."""
+
+    def __init__(self, run: ReportRun, message: str) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+def reports_dir() -> Path:
+    return Path(current_app.config["REPORTS_DIR"])
+
+
+def final_path(defn: ReportDefinition, since: datetime, until: datetime, gzip: bool = False) -> Path:
+    """REPORTS_DIR/<report>/<report>_<start>_<end>.csv[.gz]: re-running a period replaces its file."""
+    name = f"{defn.name}_{label(since, defn.zone)}_{label(until, defn.zone)}.csv" + (".gz" if gzip else "")
+    return reports_dir() / defn.name / name
+
+
+@contextmanager
+def read_snapshot() -> Iterator[Session]:
+    """A session on its own connection inside one read transaction: every query sees one snapshot."""
+    conn: Connection = db.engine.connect()
+    try:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        else:
+            conn.exec_driver_sql("BEGIN")  # SQLite (WAL): the snapshot is taken at the first read
+        with Session(bind=conn) as session:
+            yield session
+    finally:
+        try:
+            conn.exec_driver_sql("ROLLBACK")
+        except Exception:  # noqa: BLE001 - nothing to roll back
+            pass
+        conn.close()
+
+
+def _chunks(defn: ReportDefinition, ctx: RunContext, size: int) -> Iterator[list[Sequence[Any]]]:
+    if defn.query is not None:
+        result = ctx.session.execute(defn.query(ctx).execution_options(stream_results=True, yield_per=size))
+        for part in result.partitions(size):
+            yield [tuple(r) for r in part]
+        return
+    rows = iter(defn.rows(ctx))  # type: ignore[misc]
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+def _safe(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return ""
+    return safe_cell(value)
+
+
+def _csv_text(frame: pd.DataFrame, header: bool) -> str:
+    """One chunk as RFC 4180 text; every cell and header through the shared formula guard."""
+    safe = frame.map(_safe)
+    safe.columns = [_safe(c) for c in frame.columns]
+    buf = io.StringIO()
+    safe.to_csv(buf, header=header, index=False, lineterminator="\r\n")
+    return buf.getvalue()
+
+
+class _HashingFile:
+    """Write bytes to a file (optionally gzip) while counting them and hashing what lands on disk."""
+
+    def __init__(self, path: Path, gzip: bool) -> None:
+        self.raw = open(path, "xb")  # noqa: SIM115 - closed in close()
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+        self.gz = gzip_module.GzipFile(fileobj=self, mode="wb", mtime=0) if gzip else None
+
+    def write(self, data: bytes) -> int:  # called by GzipFile with compressed bytes
+        self.raw.write(data)
+        self.sha.update(data)
+        self.bytes += len(data)
+        return len(data)
+
+    def write_text(self, text: str) -> None:
+        data = text.encode("utf-8")
+        (self.gz or self).write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def finish(self) -> None:
+        if self.gz is not None:
+            self.gz.close()
+        self.raw.flush()
+        os.fsync(self.raw.fileno())
+        self.raw.close()
+
+    def abort(self) -> None:
+        self.raw.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def start_run(defn: ReportDefinition, since: datetime, until: datetime, params: dict[str, Any],
+              scheduled_for: datetime | None = None) -> ReportRun:
+    """Record a run as started (its own committed transaction)."""
+    run = ReportRun(report=defn.name, params=params, period_start=since, period_end=until,
+                    scheduled_for=scheduled_for, status="running", host=socket.gethostname(), pid=os.getpid())
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Path | None = None,
+            progress: Callable[[int], None] | None = None) -> ReportRun:
+    """Produce the file for a started run and mark the run succeeded, or failed (and raise ReportFailed)."""
+    chunk_size = current_app.config["REPORT_CHUNK_SIZE"]
+    target = out or final_path(defn, run.period_start, run.period_end, gzip)
+    clock = time.monotonic()
+    tmp: Path | None = None
+    try:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.parent / f".{target.name}.{run.id}{TMP_SUFFIX}"
+            sink = _HashingFile(tmp, gzip)
+        except OSError as exc:
+            raise ReportError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
+        rows = 0
+        try:
+            with read_snapshot() as session:
+                ctx = RunContext(run.period_start, run.period_end, dict(run.params or {}), defn.zone, session)
+                sink.write_text(_csv_text(pd.DataFrame(columns=list(defn.columns)), header=True))
+                for chunk in _chunks(defn, ctx, chunk_size):
+                    # dtype=object: no inference, so a nullable id stays 3 (not 3.0) and times stay aware
+                    frame = pd.DataFrame(chunk, columns=list(defn.columns), dtype=object)
+                    sink.write_text(_csv_text(frame, header=False))
+                    rows += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+            sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+        os.replace(tmp, target)
+        tmp = None
+        _fsync_dir(target.parent)
+    except BaseException as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        message = str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"
+        db.session.rollback()
+        run.status, run.error = "failed", message[:4000]
+        run.finished_at = utcnow()
+        run.duration_ms = int((time.monotonic() - clock) * 1000)
+        db.session.commit()
+        if isinstance(exc, Exception):
+            raise ReportFailed(run, message) from exc
+        raise
+    run.status, run.rows, run.bytes, run.sha256 = "succeeded", rows, sink.bytes, sink.sha.hexdigest()
+    try:
+        run.path = str(target.relative_to(reports_dir()))
+    except ValueError:
+        run.path = str(target)  # --out outside the reports folder: not downloadable from the admin
+    run.finished_at = utcnow()
+    run.duration_ms = int((time.monotonic() - clock) * 1000)
+    db.session.commit()
+    return run
+
+
+def run_report(defn: ReportDefinition, since: datetime, until: datetime, params: dict[str, Any] | None = None,
+               gzip: bool = False, out: Path | None = None, scheduled_for: datetime | None = None,
+               progress: Callable[[int], None] | None = None) -> ReportRun:
+    """Start, run and record one report over [since, until)."""
+    values = defn.parse_params({}) if params is None else params
+    run = start_run(defn, since, until, values, scheduled_for)
+    return execute(run, defn, gzip, out, progress)
+
+
+def cleanup_temp_files(root: Path | None = None) -> list[Path]:
+    """Remove temporary files left by killed runs; return what was removed."""
+    root = root or reports_dir()
+    removed = []
+    if root.exists():
+        for path in root.rglob(f".*{TMP_SUFFIX}"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_stale_runs(now: datetime | None = None) -> list[ReportRun]:
+    """Mark failed the runs left 'running' by a dead process (same host) or older than the timeout."""
+    now = now or utcnow()
+    timeout = timedelta(seconds=current_app.config["REPORT_RUN_TIMEOUT"])
+    host = socket.gethostname()
+    stale = []
+    for run in db.session.scalars(select(ReportRun).where(ReportRun.status == "running")):
+        if run.host == host and run.pid and run.pid != os.getpid() and not _alive(run.pid):
+            run.error = f"the process running it (pid {run.pid}) ended before it finished"
+        elif run.started_at < now - timeout:
+            run.error = f"still running after {timeout}; marked failed"
+        else:
+            continue
+        run.status, run.finished_at = "failed", now
+        stale.append(run)
+    db.session.commit()
+    return stale
+
+
+def recover() -> None:
+    """Start-up housekeeping: temporary files and runs of dead processes."""
+    cleanup_temp_files()
+    fail_stale_runs()

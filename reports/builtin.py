@@ -1,0 +1,101 @@
+"""The built-in reports. Each is plain data; the machinery lives in admin_app.reporting."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from admin_app import activity
+from admin_app.models import Item, User
+from admin_app.reporting.definition import Param, ReportDefinition, RunContext
+
+MODEL_PARAM = Param("model", str, "", "only this model (empty: all)")
+ACTION_PARAM = Param("action", str, "", "only this action (empty: all)", choices=("", *activity.ACTIONS))
+
+
+def _filter(ctx: RunContext) -> activity.ActivityFilter:
+    models = (ctx.params["model"],) if ctx.params.get("model") else ()
+    actions = (ctx.params["action"],) if ctx.params.get("action") else ()
+    return activity.ActivityFilter(since=ctx.since, until=ctx.until, models=models, actions=actions)
+
+
+def activity_rows(ctx: RunContext) -> Iterator[Sequence[Any]]:
+    """Every event in the window, newest first, from the same query layer as the admin feed."""
+    for e in activity.iter_events(_filter(ctx), chunk_size=5000, session=ctx.session):
+        yield (e.at, e.model, e.id, e.action, e.actor_id, e.actor_email, e.label)
+
+
+def daily_rows(ctx: RunContext) -> Iterator[Sequence[Any]]:
+    """Events per local day x model x action; one count query per day (index range counts)."""
+    day = ctx.since.astimezone(ctx.zone).date()
+    last = (ctx.until - timedelta(microseconds=1)).astimezone(ctx.zone).date()
+    base = _filter(ctx)
+    while day <= last:
+        start = max(ctx.since, datetime.combine(day, time(0), tzinfo=ctx.zone))
+        end = min(ctx.until, datetime.combine(day + timedelta(days=1), time(0), tzinfo=ctx.zone))
+        flt = activity.ActivityFilter(start, end, base.models, base.actions)
+        for (model, action), n in sorted(activity.count_events(flt, session=ctx.session).items()):
+            yield (day.isoformat(), model, action, n)
+        day += timedelta(days=1)
+
+
+def user_rows(ctx: RunContext) -> Iterator[Sequence[Any]]:
+    """Per actor: events by action, first and last activity in the window."""
+    per: dict[int | None, dict[str, Any]] = {}
+    for r in activity.actor_summary(_filter(ctx), session=ctx.session):
+        row = per.setdefault(r["actor_id"], {"email": r["email"], "created": 0, "updated": 0, "deleted": 0,
+                                             "first": r["first_at"], "last": r["last_at"]})
+        row[r["action"]] += r["n"]
+        row["first"], row["last"] = min(row["first"], r["first_at"]), max(row["last"], r["last_at"])
+    order = sorted(per.items(), key=lambda kv: (-(kv[1]["created"] + kv[1]["updated"] + kv[1]["deleted"]),
+                                                kv[1]["email"] or ""))
+    for actor_id, r in order:
+        total = r["created"] + r["updated"] + r["deleted"]
+        yield (actor_id, r["email"] or "system", r["created"], r["updated"], r["deleted"], total, r["first"], r["last"])
+
+
+def items_query(ctx: RunContext) -> Any:
+    """Live (not deleted) items with their audit columns, by id."""
+    creator, updater = aliased(User), aliased(User)
+    return (
+        select(Item.id, Item.title, Item.bucketlist_id, Item.done, Item.due_date, Item.created_at,
+               creator.email, Item.updated_at, updater.email)
+        .outerjoin(creator, creator.id == Item.created_by_id)
+        .outerjoin(updater, updater.id == Item.updated_by_id)
+        .where(Item.deleted_at.is_(None))
+        .order_by(Item.id)
+    )
+
+
+REPORTS = (
+    ReportDefinition(
+        name="activity", title="Activity",
+        description="Every created, updated and deleted event in the window, newest first.",
+        columns=("at", "model", "id", "action", "actor_id", "actor_email", "label"),
+        rows=activity_rows, params=(MODEL_PARAM, ACTION_PARAM),
+        schedule="15 0 * * *", timezone="UTC", retention_days=90,
+    ),
+    ReportDefinition(
+        name="daily-activity", title="Daily activity",
+        description="Events per day (in the report's time zone), model and action.",
+        columns=("day", "model", "action", "events"),
+        rows=daily_rows, params=(MODEL_PARAM, ACTION_PARAM),
+        schedule="20 0 * * *", timezone="UTC", retention_days=365, default_period="last-7-days",
+    ),
+    ReportDefinition(
+        name="user-activity", title="Activity per user",
+        description="Per actor: events by action, first and last activity in the window.",
+        columns=("actor_id", "actor_email", "created", "updated", "deleted", "total", "first_at", "last_at"),
+        rows=user_rows, params=(MODEL_PARAM,), retention_days=90, default_period="last-7-days",
+    ),
+    ReportDefinition(
+        name="items", title="Live items",
+        description="A snapshot of every item that is not deleted, with its audit columns.",
+        columns=("id", "title", "bucketlist_id", "done", "due_date", "created_at", "created_by",
+                 "updated_at", "updated_by"),
+        query=items_query, retention_days=30, default_period="today",
+    ),
+)
