@@ -18,6 +18,7 @@ in Python so SQLite and PostgreSQL order identically (no collation differences).
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -320,14 +321,23 @@ def fetch_page(flt: ActivityFilter, limit: int = DEFAULT_LIMIT, cursor: Cursor |
 
 
 def iter_events(flt: ActivityFilter, chunk_size: int = 1000, session: Session | None = None) -> Iterator[Event]:
-    """Every event matching ``flt``, newest first, fetched chunk by chunk (flat memory)."""
-    cursor: Cursor | None = None
-    while True:
-        page = fetch_page(flt, chunk_size, cursor, session)
-        yield from page.events
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
+    """Every event matching ``flt``, newest first, in one pass with flat memory.
+
+    One streamed, index-ordered cursor per (model, action) branch, merged in the feed's
+    total order: each row is read once (paging by keyset would re-read every branch per page).
+    """
+    from .models import User
+
+    session = session or db.session
+    streams = []
+    for name, cls, action in _branches(flt):
+        actor = aliased(User)
+        branch = _branch_select(name, cls, action, flt, None, None).subquery()
+        stmt = (select(branch, actor.email).outerjoin(actor, actor.id == branch.c.actor_id)
+                .order_by(branch.c.at.desc(), branch.c.id.desc()))
+        rows = session.execute(stmt.execution_options(stream_results=True, yield_per=chunk_size))
+        streams.append(Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in rows)
+    yield from heapq.merge(*streams, key=lambda e: e.key, reverse=True)
 
 
 def count_events(flt: ActivityFilter, session: Session | None = None) -> dict[tuple[str, str], int]:
