@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from admin_app.audit import acting_as
 from admin_app.extensions import db
-from admin_app.models import Bucketlist, Item, User
+from admin_app.models import Bucketlist, Item, ReportRun, User
 from tests.conftest import PASSWORD, Client
 
 SECRET_ITEM = "Secret item title 7f3a"
@@ -53,7 +53,7 @@ def _snapshot() -> dict[str, list[tuple]]:
     """Every row of every table, read on a separate connection (what is really committed)."""
     out = {}
     with db.engine.connect() as conn:
-        for model in (User, Bucketlist, Item):
+        for model in (User, Bucketlist, Item, ReportRun):
             table = model.__table__
             out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
     return out
@@ -72,7 +72,7 @@ _AJAX_FIELDS = {"items": "bucketlist", "bucketlists": "owner", "users": "email"}
 
 def _url_for_rule(rule: Any, ids: dict[str, Any]) -> str:
     """A concrete URL for a rule: export type csv; real ids for details/edit; a query for ajax lookups."""
-    path = rule.rule.replace("<export_type>", "csv")
+    path = rule.rule.replace("<export_type>", "csv").replace("<int:run_id>", "1")
     assert "<" not in path, f"don't know how to fill {rule.rule}; extend the test"
     view, _, name = rule.endpoint.partition(".")
     if name in ("details_view", "edit_view"):
@@ -92,6 +92,8 @@ def _post_data(rule: Any, ids: dict[str, Any]) -> dict[str, Any]:
         return {"action": "delete", "rowid": pk, "url": f"/admin/{view}/"}
     if name == "ajax_update":
         return {"list_form_pk": pk, "title": "hacked", "email": "hacked@example.com"}
+    if rule.endpoint == "reports.run_now":
+        return {"report": "items", "period": "today"}
     if name in ("create_view", "edit_view"):
         return {"title": "hacked", "bucketlist": ids["bucketlists"], "owner": ids["users"],
                 "email": "hacked@example.com", "role": "admin", "active": "y", "new_password": "hacked-password-1"}
@@ -158,7 +160,7 @@ def test_anonymous_post_to_every_admin_url_redirects_to_login_and_changes_nothin
         # A valid CSRF token (anyone can get one from /login), so the access check itself is what refuses.
         _assert_login_redirect(client.post_form(url, _post_data(rule, ids)), None)
         checked += 1
-    assert checked == 15  # new, edit, delete, action, ajax update for three models
+    assert checked == 16  # new, edit, delete, action, ajax update for three models; report Run now
     assert _snapshot() == before
 
 
@@ -254,7 +256,7 @@ def test_viewer_post_to_every_write_endpoint_is_refused_and_changes_nothing(app,
         if rule.endpoint.endswith(".action_view"):
             r = viewer_client.post_form(url, {"action": "restore", "rowid": ids["deleted_item"]})
             assert r.status_code == 403, (url, r.status_code)
-    assert len(refused) == 15
+    assert len(refused) == 16
     after = _snapshot()
     assert after == before
     titles = {row[Item.__table__.columns.keys().index("title")] for row in after["items"]}

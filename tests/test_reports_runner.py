@@ -253,3 +253,20 @@ def test_cli_unwritable_output_exits_2_and_records_a_failed_run(app, runner_cli,
 @pytest.fixture
 def runner_cli(app):
     return app.test_cli_runner()
+
+
+def test_recover_keeps_the_temporary_file_of_a_run_still_in_progress(app, reports_dir):
+    defn = fake(lambda ctx: [("a", 1)])
+    live = runner.start_run(defn, DAY, DAY + timedelta(days=1), {})  # this process: alive
+    dead = runner.start_run(defn, DAY, DAY + timedelta(days=2), {})
+    dead.pid = 2**22 + 12345  # no such process
+    db.session.commit()
+    folder = reports_dir / "fake"
+    folder.mkdir(parents=True)
+    live_tmp = folder / f".fake_x.csv.{live.id}.tmp"
+    dead_tmp = folder / f".fake_y.csv.{dead.id}.tmp"
+    live_tmp.write_text("partial"), dead_tmp.write_text("partial")
+    runner.recover()
+    assert live_tmp.exists() and not dead_tmp.exists()
+    db.session.refresh(dead)
+    assert dead.status == "failed"

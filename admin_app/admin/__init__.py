@@ -12,10 +12,11 @@ from ..models import Bucketlist, Item, User
 from ..timefmt import format_local
 from .activity_views import ActivityView, DashboardView
 from .model_views import BucketlistView, ItemView, UserView
+from .report_views import ReportsView
 
 
 def init_admin(app: Flask) -> Admin:
-    """Create this app's Admin with the dashboard, the activity feed and the model views."""
+    """Create this app's Admin with the dashboard, the activity feed, the reports and the model views."""
     admin = Admin(
         app,
         name="Bucketlist Admin",
@@ -24,6 +25,7 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=lambda: g.get("csp_nonce", ""),
     )
     admin.add_view(ActivityView(name="Activity", endpoint="activity", url="/admin/activity"))
+    admin.add_view(ReportsView(name="Reports", endpoint="reports", url="/admin/reports"))
     admin.add_view(UserView(User, db, name="Users", endpoint="users"))
     admin.add_view(BucketlistView(Bucketlist, db, name="Bucketlists", endpoint="bucketlists"))
     admin.add_view(ItemView(Item, db, name="Items", endpoint="items"))

@@ -9,6 +9,7 @@ from flask_admin import AdminIndexView, BaseView, expose
 
 from .. import activity
 from ..csvsafe import csv_lines
+from ..reporting import history
 from ..timefmt import display_zone, start_of_day
 from ..types import utcnow
 from .access import SecureViewMixin
@@ -27,10 +28,12 @@ def bad_request(message: str) -> Response:
 
 
 class DashboardView(SecureViewMixin, AdminIndexView):
-    """Admin home: the latest events and counts for today and the last 7 days."""
+    """Admin home: the latest events, counts for today and the last 7 days, and reports whose last run failed."""
 
     @expose("/")
     def index(self) -> Any:
+        from reports import load_reports
+
         zone = display_zone()
         now = utcnow()
         today = start_of_day(now.astimezone(zone).date(), zone)
@@ -47,6 +50,7 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             actions=activity.ACTIONS,
             today_since=today.isoformat(),
             week_since=week.isoformat(),
+            report_failures=history.latest_failures(load_reports()),
             zone=zone,
         )
 

@@ -1,11 +1,16 @@
-"""`manage.py report ...`: list, run and browse reports (thin wrappers over the runner)."""
+"""`manage.py report ...`: list, run, browse, schedule and prune reports (thin wrappers over the runner)."""
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -16,7 +21,7 @@ from ..timefmt import format_local
 from ..types import utcnow
 from . import runner
 from .definition import ReportDefinition, ReportError
-from .periods import PERIODS, window
+from .periods import PERIODS, label, window
 
 
 def definitions() -> dict[str, ReportDefinition]:
@@ -135,6 +140,91 @@ def history_command(name: str | None, limit: int) -> None:
         detail = r.error if r.status in ("failed", "missed") else f"{r.rows} rows, {r.bytes} bytes, {r.path}"
         click.echo(f"{r.id:>6} {r.report:<16} {format_local(r.started_at):<24} {r.status:<9} "
                    f"{format_local(r.period_start)} .. {format_local(r.period_end)}  {detail}")
+
+
+def _run_line(defs: dict[str, ReportDefinition]) -> Any:
+    """One line per run: report, period (in the report's zone), status and rows, file or reason."""
+
+    def echo(run: ReportRun) -> None:
+        zone = defs[run.report].zone
+        period = f"{run.report} {label(run.period_start, zone)} .. {label(run.period_end, zone)} ({zone})"
+        if run.status == "succeeded":
+            detail = f"{run.rows} rows -> {run.path}"
+        else:
+            detail = " ".join((run.error or "").split())
+        click.echo(f"{period} {run.status}: {detail}")
+
+    return echo
+
+
+@report_group.command("schedule")
+@click.option("--report", "names", multiple=True, metavar="NAME",
+              help="Only this report (repeatable; default: every report with a schedule).")
+@click.option("--once", is_flag=True, help="Run what is due now, then exit (for an external timer).")
+@with_appcontext
+@db_errors
+def schedule_command(names: tuple[str, ...], once: bool) -> None:
+    """Run scheduled reports in the foreground until SIGTERM or Ctrl+C (its own process, never a web worker)."""
+    from .scheduler import CATCH_UP, check_schedule, serve, tick
+
+    chosen = {n: get_definition(n) for n in names} if names else definitions()
+    for defn in chosen.values():
+        if names and not defn.schedule:
+            fail(f"report {defn.name} has no schedule")
+        try:
+            check_schedule(defn)
+        except ReportError as exc:
+            fail(str(exc))
+    catch_up = current_app.config["REPORT_CATCH_UP"]
+    if catch_up not in CATCH_UP:
+        fail(f"REPORT_CATCH_UP must be one of {', '.join(CATCH_UP)}, not {catch_up!r}")
+    on_run = _run_line(chosen)
+    if once:
+        runner.recover()
+        tick(chosen, utcnow(), on_run=on_run)
+        return
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second signal: abandon the run in progress (it is recorded failed)
+            raise KeyboardInterrupt
+        click.echo(f"{signal.Signals(signum).name}: stopping after the run in progress", err=True)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    scheduled = [d.name for d in chosen.values() if d.schedule]
+    click.echo(f"scheduler started (pid {os.getpid()}): {', '.join(scheduled) or 'no scheduled reports'}; "
+               f"catch-up: {catch_up}")
+    try:
+        serve(chosen, stop, on_run=on_run)
+    except KeyboardInterrupt:
+        click.echo("scheduler interrupted", err=True)
+        sys.exit(130)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("scheduler stopped")
+
+
+@report_group.command("prune")
+@click.argument("name", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+@with_appcontext
+@db_errors
+def prune_command(name: str | None, dry_run: bool) -> None:
+    """Delete runs older than their report's retention_days, and their files inside the reports folder."""
+    from .scheduler import prune
+
+    chosen = {name: get_definition(name)} if name else definitions()
+    pruned = prune(chosen, utcnow(), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for p in pruned:
+        action = "would delete" if dry_run and p.file_action == "deleted" else p.file_action
+        click.echo(f"{verb} run {p.run_id} {p.report} started {format_local(p.started_at)}; "
+                   f"file {p.file or '-'}: {action}")
+    files = sum(p.file_action == "deleted" for p in pruned)
+    click.echo(f"{verb} {len(pruned)} runs and {files} files")
 
 
 def register(group: Any) -> None:

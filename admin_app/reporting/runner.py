@@ -215,12 +215,20 @@ def run_report(defn: ReportDefinition, since: datetime, until: datetime, params:
     return execute(run, defn, gzip, out, progress)
 
 
-def cleanup_temp_files(root: Path | None = None) -> list[Path]:
-    """Remove temporary files left by killed runs; return what was removed."""
+def cleanup_temp_files(root: Path | None = None, keep_runs: set[int] | None = None) -> list[Path]:
+    """Remove temporary files left by killed runs; return what was removed.
+
+    Temporary names end in ``.<run id>.tmp``; files of runs in ``keep_runs`` (still being
+    written by a live process) are left alone.
+    """
     root = root or reports_dir()
+    keep = keep_runs or set()
     removed = []
     if root.exists():
         for path in root.rglob(f".*{TMP_SUFFIX}"):
+            run_id = path.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1]
+            if run_id.isdigit() and int(run_id) in keep:
+                continue
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
@@ -256,6 +264,7 @@ def fail_stale_runs(now: datetime | None = None) -> list[ReportRun]:
 
 
 def recover() -> None:
-    """Start-up housekeeping: temporary files and runs of dead processes."""
-    cleanup_temp_files()
+    """Start-up housekeeping: runs of dead processes are marked failed, then their temporary files removed."""
     fail_stale_runs()
+    live = set(db.session.scalars(select(ReportRun.id).where(ReportRun.status == "running")))
+    cleanup_temp_files(keep_runs=live)

@@ -1,19 +1,299 @@
-"""When reports are due. Cron expressions are evaluated in each report's own time zone."""
+"""When reports are due, and claiming and running them. Cron expressions are evaluated in each report's zone.
+
+Everything here takes the definitions and ``now``, so tests need no clock. A scheduled run fired at F covers
+[previous fire time, F); its ``period_start`` is the claim key: the partial unique index on
+(report, period_start) lets exactly one scheduler process insert the run row, and the others skip it.
+"""
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
 
 from apscheduler.triggers.cron import CronTrigger
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from .definition import ReportDefinition
+from ..extensions import db
+from ..models import ReportRun
+from ..types import UTC, utcnow
+from . import runner
+from .definition import ReportDefinition, ReportError
+
+log = logging.getLogger(__name__)
+
+CATCH_UP = ("run", "mark")
+MAX_SLEEP = 30.0  # seconds: the loop wakes at least this often (a stop request never waits longer)
+_TICK = timedelta(microseconds=1)
+_LOOK_BACK = timedelta(days=366 * 9)  # the longest gap a 5-field cron can have (29 February across 2100)
+
+
+class Due(NamedTuple):
+    """One period a schedule owes: fired at ``fire``, covering [start, end) (end == fire), all UTC."""
+
+    fire: datetime
+    start: datetime
+    end: datetime
 
 
 def trigger(defn: ReportDefinition) -> CronTrigger:
     return CronTrigger.from_crontab(defn.schedule, timezone=defn.zone)  # type: ignore[arg-type]
 
 
+def check_schedule(defn: ReportDefinition) -> None:
+    """Raise ReportError when the report's cron expression or time zone is unusable."""
+    if not defn.schedule:
+        return
+    try:
+        trigger(defn)
+    except (ValueError, KeyError) as exc:
+        raise ReportError(f"report {defn.name}: bad schedule {defn.schedule!r} in {defn.timezone}: {exc}") from None
+
+
+def _every_hour(trig: CronTrigger) -> bool:
+    """True when the hour field matches all 24 hours (``*``, ``*/1``, ``0-23``)."""
+    hours: set[int] = set()
+    for expr in next(f for f in trig.fields if f.name == "hour").expressions:
+        first, last = getattr(expr, "first", 0), getattr(expr, "last", 23)
+        hours.update(range(first, (23 if last is None else last) + 1, expr.step or 1))
+    return hours >= set(range(24))
+
+
+def _repeated_wall_time(fire: datetime) -> bool:
+    """True for the second occurrence of a wall-clock time, in the hour the clocks go back."""
+    local = fire.astimezone(UTC).astimezone(fire.tzinfo)  # via UTC, so zoneinfo sets fold=1 on the repeat
+    return local.fold == 1 and local.replace(fold=0).astimezone(UTC) != local.astimezone(UTC)
+
+
+def fire_times(defn: ReportDefinition, after: datetime, until: datetime) -> Iterator[datetime]:
+    """Fire times F with after < F <= until, in UTC, in order.
+
+    Daylight saving neither skips nor doubles a run: a wall time the spring change removes fires once, at the
+    same instant offset as before the change (02:30 -> 03:30 summer time); in the hour the autumn change repeats,
+    a schedule that names its hours fires once (the first 02:30), while one that runs every hour fires in both
+    hours, which are different real hours.
+    """
+    if not defn.schedule:
+        return
+    trig = trigger(defn)
+    keep_repeats = _every_hour(trig)
+    fire = trig.get_next_fire_time(None, after + _TICK)
+    while fire is not None and fire <= until:
+        if keep_repeats or not _repeated_wall_time(fire):
+            yield fire.astimezone(UTC)
+        fire = trig.get_next_fire_time(fire, fire)
+
+
+def previous_fire_time(defn: ReportDefinition, before: datetime) -> datetime | None:
+    """The latest fire time strictly before ``before`` (None if the schedule never fired in nine years)."""
+    window = timedelta(minutes=2)
+    while True:
+        found = None
+        for found in fire_times(defn, before - window, before - _TICK):
+            pass
+        if found is not None or window >= _LOOK_BACK:
+            return found
+        window *= 2
+
+
 def next_fire_time(defn: ReportDefinition, now: datetime) -> datetime | None:
     """The next time the report's schedule fires after ``now`` (None when it has no schedule)."""
+    return next(fire_times(defn, now, now + _LOOK_BACK), None)
+
+
+def due_periods(defn: ReportDefinition, last_claimed_end: datetime | None, now: datetime) -> list[Due]:
+    """Periods owed at ``now``, oldest first.
+
+    After a claimed period: every fire time since, however late (downtime is caught up, never skipped), each
+    period starting where the previous one ended. Never claimed before: only the latest fire time <= now, so a
+    new schedule does not backfill all history.
+    """
     if not defn.schedule:
+        return []
+    if last_claimed_end is None:
+        fire = previous_fire_time(defn, now + _TICK)
+        start = previous_fire_time(defn, fire) if fire else None
+        return [Due(fire, start, fire)] if fire and start else []
+    due, start = [], last_claimed_end
+    for fire in fire_times(defn, last_claimed_end, now):
+        due.append(Due(fire, start, fire))
+        start = fire
+    return due
+
+
+def last_claimed_end(name: str) -> datetime | None:
+    """Where the report's scheduled runs (any status) have got to."""
+    end = db.session.scalar(select(func.max(ReportRun.period_end))
+                            .where(ReportRun.report == name, ReportRun.scheduled_for.is_not(None)))
+    db.session.commit()  # end the read, so the claim starts a fresh transaction (SQLite: no stale-snapshot write)
+    return end
+
+
+def claim(defn: ReportDefinition, due: Due, missed: str | None = None) -> ReportRun | None:
+    """Insert the period's run row ('running', or 'missed' with a reason); None if another scheduler has it."""
+    params = defn.parse_params({})
+    try:
+        if not missed:
+            return runner.start_run(defn, due.start, due.end, params, scheduled_for=due.fire)
+        run = ReportRun(report=defn.name, params=params, period_start=due.start, period_end=due.end,
+                        scheduled_for=due.fire, status="missed", error=missed, finished_at=utcnow())
+        db.session.add(run)
+        db.session.commit()
+        return run
+    except IntegrityError:
+        db.session.rollback()
         return None
-    return trigger(defn).get_next_fire_time(None, now)
+
+
+@dataclass
+class TickResult:
+    """What one tick saw and did: ``ran`` succeeded, ``failed`` raised, ``missed`` were recorded, not run."""
+
+    due: list[tuple[str, Due]] = field(default_factory=list)
+    claimed: list[ReportRun] = field(default_factory=list)
+    ran: list[ReportRun] = field(default_factory=list)
+    failed: list[ReportRun] = field(default_factory=list)
+    missed: list[ReportRun] = field(default_factory=list)
+
+
+def _scheduled(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition]) -> list[ReportDefinition]:
+    defs = definitions.values() if isinstance(definitions, Mapping) else definitions
+    return [d for d in defs if d.schedule]
+
+
+def tick(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], now: datetime,
+         catch_up: str | None = None, on_run: Callable[[ReportRun], None] | None = None,
+         stop: threading.Event | None = None) -> TickResult:
+    """Claim and run every period due at ``now``; a failed run is recorded and the tick goes on.
+
+    With catch_up='mark' (REPORT_CATCH_UP), periods older than the latest due one are recorded 'missed' with a
+    reason instead of being run; the latest due period always runs, however late. Once ``stop`` is set no new
+    period is claimed (a long catch-up does not hold up shutdown; what is left is due at the next start).
+    """
+    catch_up = catch_up or current_app.config["REPORT_CATCH_UP"]
+    if catch_up not in CATCH_UP:
+        raise ReportError(f"REPORT_CATCH_UP must be one of {', '.join(CATCH_UP)}, not {catch_up!r}")
+    result = TickResult()
+    for defn in _scheduled(definitions):
+        due = due_periods(defn, last_claimed_end(defn.name), now)
+        for i, period in enumerate(due):
+            if stop is not None and stop.is_set():
+                return result
+            result.due.append((defn.name, period))
+            backlog = catch_up == "mark" and i < len(due) - 1
+            reason = (f"not run at {period.fire.astimezone(defn.zone):%Y-%m-%d %H:%M %Z} (scheduler down or busy); "
+                      f"REPORT_CATCH_UP=mark records missed periods instead of running them late") if backlog else None
+            run = claim(defn, period, reason)
+            if run is None:
+                continue  # another scheduler process claimed it
+            result.claimed.append(run)
+            if backlog:
+                result.missed.append(run)
+            else:
+                try:
+                    result.ran.append(runner.execute(run, defn))
+                except runner.ReportFailed as exc:
+                    log.warning("report %s, period from %s, failed: %s", defn.name, period.start, exc)
+                    result.failed.append(exc.run)
+            if on_run:
+                on_run(run)
+    return result
+
+
+def serve(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], stop: threading.Event,
+          clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], object] | None = None,
+          on_run: Callable[[ReportRun], None] | None = None) -> None:
+    """Run ticks until ``stop`` is set, sleeping until the next fire time (at most MAX_SLEEP seconds).
+
+    Start-up housekeeping first (temporary files, runs of dead processes); a database outage is logged and
+    retried on the next wake-up rather than ending the process.
+    """
+    defs = _scheduled(definitions)
+    wait = sleep or stop.wait
+    runner.recover()
+    while not stop.is_set():
+        try:
+            tick(defs, clock(), on_run=on_run, stop=stop)
+        except ReportError:
+            raise
+        except Exception:  # noqa: BLE001 - keep serving; the next wake-up retries
+            log.exception("scheduler tick failed; retrying in %s s", MAX_SLEEP)
+            db.session.rollback()
+        if stop.is_set():
+            break
+        now = clock()
+        nexts = [n for n in (next_fire_time(d, now) for d in defs) if n is not None]
+        seconds = min([(n - now).total_seconds() for n in nexts] + [MAX_SLEEP])
+        wait(max(0.0, seconds))
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """A run row past its report's retention, and what happened to its file."""
+
+    run_id: int
+    report: str
+    started_at: datetime
+    file: str | None  # the path as recorded
+    file_action: str  # 'deleted', 'missing', 'kept: ...' or 'none'
+
+
+def _inside(root: Path, recorded: str) -> Path | None:
+    """The file for a recorded path if it lies inside ``root`` without following any link out of it."""
+    path = Path(recorded)
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    target = root / path
+    real_root = root.resolve()
+    if not target.parent.resolve().is_relative_to(real_root):
+        return None  # a linked folder pointing outside
+    return target  # unlink() on a link removes the link, never its target
+
+
+def prune(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], now: datetime,
+          dry_run: bool = False) -> list[Pruned]:
+    """Delete run rows older than their report's retention_days, and their files inside REPORTS_DIR.
+
+    Kept: running runs; each report's latest scheduled run (the scheduler's bookmark, so pruning never makes a
+    period due again); files outside REPORTS_DIR; files that a kept run still points to.
+    """
+    defs = definitions.values() if isinstance(definitions, Mapping) else definitions
+    root = runner.reports_dir()
+    out: list[Pruned] = []
+    for defn in defs:
+        cutoff = now - timedelta(days=defn.retention_days)
+        bookmark = db.session.scalar(select(ReportRun.id).where(
+            ReportRun.report == defn.name, ReportRun.scheduled_for.is_not(None))
+            .order_by(ReportRun.period_end.desc(), ReportRun.id.desc()).limit(1))
+        old = db.session.scalars(select(ReportRun).where(
+            ReportRun.report == defn.name, ReportRun.started_at < cutoff, ReportRun.status != "running",
+            ReportRun.id != (bookmark or 0)).order_by(ReportRun.id)).all()
+        old_ids = {r.id for r in old}
+        still_used = set(db.session.scalars(select(ReportRun.path).where(
+            ReportRun.path.is_not(None), ReportRun.id.not_in(sorted(old_ids) or [0]))))
+        for run in old:
+            action = "none"
+            if run.path:
+                target = _inside(root, run.path)
+                if target is None:
+                    action = "kept: outside REPORTS_DIR"
+                elif run.path in still_used:
+                    action = "kept: a newer run uses it"
+                elif not target.is_file() and not target.is_symlink():
+                    action = "missing"
+                else:
+                    if not dry_run:
+                        target.unlink()
+                    action = "deleted"
+            out.append(Pruned(run.id, run.report, run.started_at, run.path, action))
+            if not dry_run:
+                db.session.delete(run)
+        if not dry_run:
+            db.session.commit()
+    db.session.rollback()
+    return out
