@@ -12,14 +12,13 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
 from ..cli import db_errors, fail
-from ..extensions import db
 from ..models import ReportRun
 from ..timefmt import format_local
 from ..types import utcnow
 from . import runner
+from .history import run_history
 from .definition import ReportDefinition, ReportError
 from .periods import PERIODS, label, window
 
@@ -130,10 +129,7 @@ def history_command(name: str | None, limit: int) -> None:
     """Recent runs, newest first."""
     if name:
         get_definition(name)
-    stmt = select(ReportRun).order_by(ReportRun.started_at.desc(), ReportRun.id.desc()).limit(limit)
-    if name:
-        stmt = stmt.where(ReportRun.report == name)
-    runs = db.session.scalars(stmt).all()
+    runs = run_history(name, limit)
     if not runs:
         click.echo("(no runs)")
     for r in runs:
