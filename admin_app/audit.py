@@ -88,10 +88,6 @@ class AuditMixin:
             Index(f"ix_{t}_updated_by_id", "updated_by_id"),
         )
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
     def soft_delete(self) -> None:
         """Mark deleted; updated_at equals deleted_at so the feed shows one 'deleted' event."""
         now = utcnow()

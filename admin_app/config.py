@@ -35,7 +35,6 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 8 * 3600
     # Cost of hashing passwords; tests lower it so fixtures are fast.
     PASSWORD_METHOD = "scrypt"
-    ACTIVITY_PAGE_SIZE = 50
     EXPORT_CHUNK_SIZE = 1000
     REPORTS_DIR: str | None = None  # None: INSTANCE_DIR/reports
     REPORT_CHUNK_SIZE = 10_000

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, stream_with_context, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 
+from reports import load_reports
+
 from .. import activity
 from ..csvsafe import csv_lines
 from ..reporting import history
@@ -32,8 +34,6 @@ class DashboardView(SecureViewMixin, AdminIndexView):
 
     @expose("/")
     def index(self) -> Any:
-        from reports import load_reports
-
         zone = display_zone()
         now = utcnow()
         today = start_of_day(now.astimezone(zone).date(), zone)

@@ -6,8 +6,9 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
 
+from reports import load_reports
+
 from ..reporting import history, runner
-from ..reporting.definition import ReportDefinition
 from ..reporting.periods import PERIODS, named_period
 from ..timefmt import display_zone
 from ..types import utcnow
@@ -17,18 +18,12 @@ from .activity_views import bad_request
 MIMETYPES = {".gz": "application/gzip", ".csv": "text/csv"}
 
 
-def definitions() -> dict[str, ReportDefinition]:
-    from reports import load_reports
-
-    return load_reports()
-
-
 class ReportsView(SecureViewMixin, BaseView):
     """Everyone logged in reads and downloads; admins also run a report now."""
 
     @expose("/")
     def index(self) -> Any:
-        defs = definitions()
+        defs = load_reports()
         report = request.args.get("report", "").strip() or None
         if report is not None and report not in defs:
             return bad_request(f"unknown report {report!r}; choose from {', '.join(defs)}")
@@ -60,7 +55,7 @@ class ReportsView(SecureViewMixin, BaseView):
 
     @expose("/run", methods=("POST",))
     def run_now(self) -> Any:
-        defs = definitions()
+        defs = load_reports()
         name, period = request.form.get("report", ""), request.form.get("period", "")
         if name not in defs:
             return bad_request(f"unknown report {name!r}; choose from {', '.join(defs)}")

@@ -13,6 +13,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from reports import load_reports
+
 from ..cli import db_errors, fail
 from ..models import ReportRun
 from ..timefmt import format_local
@@ -23,14 +25,8 @@ from .definition import ReportDefinition, ReportError
 from .periods import PERIODS, label, window
 
 
-def definitions() -> dict[str, ReportDefinition]:
-    from reports import load_reports
-
-    return load_reports()
-
-
 def get_definition(name: str) -> ReportDefinition:
-    found = definitions()
+    found = load_reports()
     if name not in found:
         fail(f"unknown report {name!r}; choose from {', '.join(found)}")
     return found[name]
@@ -70,7 +66,7 @@ def list_command() -> None:
     from .scheduler import next_fire_time
 
     now = utcnow()
-    for d in definitions().values():
+    for d in load_reports().values():
         nxt = next_fire_time(d, now)
         when = f"{d.schedule} ({d.timezone}), next {format_local(nxt, d.zone)}" if d.schedule and nxt else "not scheduled"
         click.echo(f"{d.name:<16} {when}")
@@ -163,7 +159,7 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
     """Run scheduled reports in the foreground until SIGTERM or Ctrl+C (its own process, never a web worker)."""
     from .scheduler import CATCH_UP, check_schedule, serve, tick
 
-    chosen = {n: get_definition(n) for n in names} if names else definitions()
+    chosen = {n: get_definition(n) for n in names} if names else load_reports()
     for defn in chosen.values():
         if names and not defn.schedule:
             fail(f"report {defn.name} has no schedule")
@@ -212,7 +208,7 @@ def prune_command(name: str | None, dry_run: bool) -> None:
     """Delete runs older than their report's retention_days, and their files inside the reports folder."""
     from .scheduler import prune
 
-    chosen = {name: get_definition(name)} if name else definitions()
+    chosen = {name: get_definition(name)} if name else load_reports()
     pruned = prune(chosen, utcnow(), dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for p in pruned:

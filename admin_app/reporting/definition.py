@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,7 +62,6 @@ class ReportDefinition:
     timezone: str = "UTC"
     retention_days: int = 30
     default_period: str = "yesterday"
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if (self.query is None) == (self.rows is None):
