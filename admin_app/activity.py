@@ -19,6 +19,7 @@ in Python so SQLite and PostgreSQL order identically (no collation differences).
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, String, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from . import signals
 from .audit import AuditMixin, audited_models
 from .extensions import db
 from .timefmt import parse_datetime
@@ -300,9 +302,22 @@ def _branch_select(name: str, cls: type[AuditMixin], action: str, flt: ActivityF
 def fetch_page(flt: ActivityFilter, limit: int = DEFAULT_LIMIT, cursor: Cursor | None = None,
                session: Session | None = None) -> Page:
     """One page of events, newest first, and the cursor for the next (older) page."""
+    started = time.perf_counter()
+    page = _fetch_page(flt, limit, cursor, session or db.session)
+    if signals.activity_queried.receivers:
+        _queried("page", flt, len(page.events), started)
+    return page
+
+
+def _queried(kind: str, flt: ActivityFilter, rows: int, started: float, sender: Any = None) -> None:
+    signals.send(signals.activity_queried, sender, kind=kind, filters=flt, rows=rows,
+                 duration=time.perf_counter() - started)
+
+
+def _fetch_page(flt: ActivityFilter, limit: int, cursor: Cursor | None, session: Session) -> Page:
+    """fetch_page without the hook: the benchmark's baseline for what an idle hook costs."""
     from .models import User
 
-    session = session or db.session
     selects = [_branch_select(n, c, a, flt, cursor, limit + 1).subquery() for n, c, a in _branches(flt)]
     if not selects:
         return Page([], None, flt)
@@ -328,6 +343,7 @@ def iter_events(flt: ActivityFilter, chunk_size: int = 1000, session: Session | 
     """
     from .models import User
 
+    started = time.perf_counter()
     session = session or db.session
     streams = []
     for name, cls, action in _branches(flt):
@@ -337,11 +353,22 @@ def iter_events(flt: ActivityFilter, chunk_size: int = 1000, session: Session | 
                 .order_by(branch.c.at.desc(), branch.c.id.desc()))
         rows = session.execute(stmt.execution_options(stream_results=True, yield_per=chunk_size))
         streams.append(Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in rows)
-    yield from heapq.merge(*streams, key=lambda e: e.key, reverse=True)
+    merged = heapq.merge(*streams, key=lambda e: e.key, reverse=True)
+    if not signals.activity_queried.receivers:
+        yield from merged
+        return
+    sender, rows = signals.app_sender(), 0
+    try:
+        for event in merged:
+            rows += 1
+            yield event
+    finally:  # also when the reader stops early (a client that went away)
+        _queried("stream", flt, rows, started, sender)
 
 
 def count_events(flt: ActivityFilter, session: Session | None = None) -> dict[tuple[str, str], int]:
     """Number of events per (model, action) in one round trip; zero counts included."""
+    started = time.perf_counter()
     session = session or db.session
     counts = {(n, a): 0 for n, _, a in _branches(flt)}
     parts = [
@@ -352,6 +379,8 @@ def count_events(flt: ActivityFilter, session: Session | None = None) -> dict[tu
     if parts:
         for row in session.execute(union_all(*parts)):
             counts[(row.model, row.action)] = int(row.n)
+    if signals.activity_queried.receivers:
+        _queried("count", flt, len(counts), started)
     return counts
 
 
@@ -387,6 +416,7 @@ def actor_summary(flt: ActivityFilter, session: Session | None = None) -> list[d
     """Per actor and action: number of events and first/last time, one GROUP BY per branch in one round trip."""
     from .models import User
 
+    started = time.perf_counter()
     session = session or db.session
     parts = []
     for name, cls, action in _branches(flt):
@@ -399,4 +429,7 @@ def actor_summary(flt: ActivityFilter, session: Session | None = None) -> list[d
     merged = union_all(*parts).subquery("per_branch")
     user = aliased(User)
     stmt = select(merged, user.email).outerjoin(user, user.id == merged.c.actor_id)
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    lines = [dict(r._mapping) for r in session.execute(stmt)]
+    if signals.activity_queried.receivers:
+        _queried("summary", flt, len(lines), started)
+    return lines

@@ -10,6 +10,7 @@ from werkzeug.security import check_password_hash
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from . import signals
 from .accounts import find_user
 from .extensions import db, login_manager
 from .models import User
@@ -68,11 +69,17 @@ def login():
 
                 _DUMMY_HASH[method] = generate_password_hash("not-a-password", method=method)
             check_password_hash(_DUMMY_HASH[method], password)
-        if user is not None and user.check_password(password) and user.is_active:
+        password_ok = user is not None and user.check_password(password)
+        if password_ok and user.is_active:
             session.clear()  # a fresh session at login (no fixation)
             login_user(user)
             session.permanent = True
+            if signals.login_succeeded.receivers:
+                signals.send(signals.login_succeeded, user=user, remote_addr=request.remote_addr)
             return redirect(safe_next(form.next.data))
+        if signals.login_failed.receivers:
+            reason = "unknown-user" if user is None else "wrong-password" if not password_ok else "inactive"
+            signals.send(signals.login_failed, email=form.email.data, remote_addr=request.remote_addr, reason=reason)
         flash("Wrong email or password.", "error")
         return render_template("login.html", form=form), 401
     if request.method == "POST":

@@ -4,17 +4,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 
 from reports import load_reports
 
 from .. import activity
-from ..csvsafe import csv_lines
 from ..reporting import history
 from ..timefmt import display_zone, start_of_day
 from ..types import utcnow
 from .access import SecureViewMixin
+from .export import csv_response
 
 CSV_HEADER = ("at", "model", "id", "action", "actor_id", "actor_email", "label")
 
@@ -104,8 +104,4 @@ class ActivityView(SecureViewMixin, BaseView):
         rows = ((e.at, e.model, e.id, e.action, e.actor_id, e.actor_email, e.label)
                 for e in activity.iter_events(flt, chunk_size=chunk))
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        return Response(
-            stream_with_context(csv_lines(CSV_HEADER, rows, chunk_rows=chunk)),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f"attachment; filename=activity_{stamp}.csv"},
-        )
+        return csv_response(f"activity_{stamp}.csv", CSV_HEADER, rows, export="activity", chunk_rows=chunk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Response, flash, has_request_context, stream_with_context
+from flask import Response, flash, has_request_context
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -16,11 +16,11 @@ from wtforms import PasswordField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from ..activity import parse_id
-from ..csvsafe import csv_lines
 from ..extensions import db
 from ..models import ROLES, User
 from ..timefmt import format_local
 from .access import SecureViewMixin
+from .export import csv_response
 from .filters import DeletedFilter, timestamp_filters
 
 AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "updated_by")
@@ -192,9 +192,7 @@ class AuditedModelView(SecureViewMixin, ModelView):
                 yield [self.get_export_value(obj, c[0]) for c in columns]
 
         filename = secure_filename(self.get_export_name(export_type="csv"))
-        return Response(stream_with_context(csv_lines([c[1] for c in columns], rows())),
-                        headers={"Content-Disposition": f"attachment;filename={filename}"},
-                        mimetype="text/csv")
+        return csv_response(filename, [c[1] for c in columns], rows(), export=self.endpoint)
 
 
 class UserView(AuditedModelView):

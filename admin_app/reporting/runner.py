@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from .. import signals
 from ..csvsafe import safe_cell
 from ..extensions import db
 from ..models import ReportRun
@@ -147,6 +148,8 @@ def start_run(defn: ReportDefinition, since: datetime, until: datetime, params: 
                     scheduled_for=scheduled_for, status="running", host=socket.gethostname(), pid=os.getpid())
     db.session.add(run)
     db.session.commit()
+    if signals.report_started.receivers:
+        signals.send(signals.report_started, run=run, report=defn.name)
     return run
 
 
@@ -192,6 +195,9 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
         run.finished_at = utcnow()
         run.duration_ms = int((time.monotonic() - clock) * 1000)
         db.session.commit()
+        if signals.report_failed.receivers:
+            signals.send(signals.report_failed, run=run, report=defn.name, error=run.error,
+                         duration=time.monotonic() - clock)
         if isinstance(exc, Exception):
             raise ReportFailed(run, message) from exc
         raise
@@ -203,6 +209,9 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
     run.finished_at = utcnow()
     run.duration_ms = int((time.monotonic() - clock) * 1000)
     db.session.commit()
+    if signals.report_finished.receivers:
+        signals.send(signals.report_finished, run=run, report=defn.name, rows=rows, bytes=sink.bytes,
+                     duration=time.monotonic() - clock)
     return run
 
 

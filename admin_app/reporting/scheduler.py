@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import signals
 from ..extensions import db
 from ..models import ReportRun
 from ..types import UTC, utcnow
@@ -179,11 +180,22 @@ def tick(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition
     if catch_up not in CATCH_UP:
         raise ReportError(f"REPORT_CATCH_UP must be one of {', '.join(CATCH_UP)}, not {catch_up!r}")
     result = TickResult()
+    try:
+        _tick(definitions, now, catch_up, result, on_run, stop)
+    finally:
+        if signals.scheduler_tick.receivers:
+            signals.send(signals.scheduler_tick, now=now, due=list(result.due), claimed=list(result.claimed),
+                         result=result)
+    return result
+
+
+def _tick(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], now: datetime, catch_up: str,
+          result: TickResult, on_run: Callable[[ReportRun], None] | None, stop: threading.Event | None) -> None:
     for defn in _scheduled(definitions):
         due = due_periods(defn, last_claimed_end(defn.name), now)
         for i, period in enumerate(due):
             if stop is not None and stop.is_set():
-                return result
+                return
             result.due.append((defn.name, period))
             backlog = catch_up == "mark" and i < len(due) - 1
             reason = (f"not run at {period.fire.astimezone(defn.zone):%Y-%m-%d %H:%M %Z} (scheduler down or busy); "
@@ -202,7 +214,6 @@ def tick(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition
                     result.failed.append(exc.run)
             if on_run:
                 on_run(run)
-    return result
 
 
 def serve(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], stop: threading.Event,
