@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from .config import BASE_DIR, Config, ConfigError, check_timezone, config_from_env, from_environment
+from .config import BASE_DIR, Config, ConfigError, check_metrics, check_timezone, config_from_env, from_environment
 from .extensions import csrf, db, login_manager, migrate
 
 __all__ = ["create_app", "ConfigError"]
@@ -42,6 +42,7 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
     if not app.config.get("REPORTS_DIR"):
         app.config["REPORTS_DIR"] = str(Path(app.config["INSTANCE_DIR"]) / "reports")
     check_timezone(app.config["APP_TIMEZONE"])
+    check_metrics(app.config)
     if not app.config.get("SECRET_KEY"):
         if app.config["APP_ENV"] == "production":
             raise ConfigError("SECRET_KEY must be set when APP_ENV=production "
@@ -90,9 +91,11 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from . import auth
     from .admin import init_admin
+    from .metrics import init_metrics
 
     app.register_blueprint(auth.bp)
     init_admin(app)
+    init_metrics(app)
 
 
 def register_security(app: Flask) -> None:

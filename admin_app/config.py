@@ -40,6 +40,9 @@ class Config:
     REPORT_CHUNK_SIZE = 10_000
     REPORT_RUN_TIMEOUT = 6 * 3600  # a 'running' row older than this, from a dead process, is marked failed
     REPORT_CATCH_UP = "run"  # after downtime: 'run' missed periods, or 'mark' them missed
+    METRICS_ENABLED = False  # True: Prometheus metrics from the signals, at /metrics
+    METRICS_TOKEN: str | None = None  # bearer token for scrapers; None: admins only
+    PROMETHEUS_MULTIPROC_DIR: str | None = None  # shared folder when several processes report metrics
 
 
 class DevelopmentConfig(Config):
@@ -72,11 +75,40 @@ def config_from_env(name: str | None = None) -> type[Config]:
 
 
 def from_environment() -> dict[str, Any]:
-    """Settings given by environment variables now (DATABASE_URL, SECRET_KEY, APP_TIMEZONE, INSTANCE_DIR)."""
+    """Settings given by environment variables now (DATABASE_URL, SECRET_KEY, APP_TIMEZONE, INSTANCE_DIR, ...)."""
     names = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "SECRET_KEY": "SECRET_KEY",
              "APP_TIMEZONE": "APP_TIMEZONE", "INSTANCE_DIR": "INSTANCE_DIR", "REPORTS_DIR": "REPORTS_DIR",
-             "REPORT_CATCH_UP": "REPORT_CATCH_UP"}
-    return {key: _env(var) for var, key in names.items() if _env(var) is not None}
+             "REPORT_CATCH_UP": "REPORT_CATCH_UP", "METRICS_TOKEN": "METRICS_TOKEN",
+             "PROMETHEUS_MULTIPROC_DIR": "PROMETHEUS_MULTIPROC_DIR"}
+    out: dict[str, Any] = {key: _env(var) for var, key in names.items() if _env(var) is not None}
+    enabled = _env("METRICS_ENABLED")
+    if enabled is not None:
+        out["METRICS_ENABLED"] = parse_bool("METRICS_ENABLED", enabled)
+    return out
+
+
+def parse_bool(name: str, text: str) -> bool:
+    """true/false, 1/0, yes/no, on/off (any case); anything else raises ConfigError."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {text!r}")
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+def check_metrics(config: dict[str, Any]) -> None:
+    """Raise ConfigError for a guessable METRICS_TOKEN or a missing multiprocess folder."""
+    token = config.get("METRICS_TOKEN")
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"METRICS_TOKEN must be at least {MIN_TOKEN_LENGTH} characters "
+                          "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    folder = config.get("PROMETHEUS_MULTIPROC_DIR")
+    if config.get("METRICS_ENABLED") and folder and not Path(folder).is_dir():
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={folder!r} is not a folder; create it (empty) before starting")
 
 
 def check_timezone(name: str) -> ZoneInfo:
