@@ -1,4 +1,4 @@
-"""Write path with and without hooks: audited Item vs plain models vs a signal-driven activity log.
+"""Hooks, measured: the audited write path against plain models and a signal-driven log; the query with hooks.
 
 Part (1), the write path: ORM write throughput of three variants, side by side in one run, on the same
 app engine and the same session (so pool, pragmas and driver settings are identical):
@@ -15,9 +15,9 @@ app engine and the same session (so pool, pragmas and driver settings are identi
   (``Namespace().signal("model-saved")``) sent for every saved object, whose receiver adds an
   ``ActivityLog`` row (model, row id, action 'created'/'updated', actor id, at; index on (at, id) as a real
   log table would have) to the same session, so it commits in the same transaction.
-  It is made fair, not a strawman: each batch is added and flushed once (one multi-row
-  INSERT .. RETURNING, exactly as the other variants do, so ids exist), then the signal is sent per object,
-  and the 1,000 log rows go out batched in the commit's flush. The receiver takes the actor from
+  It is made fair, not a strawman: each batch is added and flushed once (the same INSERT .. RETURNING
+  path the other variants' commit takes: multi-row on PostgreSQL, one row per statement on SQLite), so ids
+  exist; then the signal is sent per object, and the log rows go out in the commit's one flush. The receiver takes the actor from
   ``current_actor_id()`` and the time from ``utcnow()``, as the audit defaults do, and ``at`` is a
   ``UTCDateTime`` like every timestamp in this app. The log has no FK on actor_id and no
   (model, row_id) index, which favours this variant.
@@ -33,10 +33,19 @@ PostgreSQL the tables are ANALYZEd (untimed) between the insert and the update p
 --rounds times with the variant order rotated each round; figures are medians over the rounds, so drift on
 a noisy machine hits every variant alike.
 
+Part (2), the read path: the first feed page of 50 (``activity.fetch_page``, all models) over --query-items
+seeded items, three ways, interleaved in rotated blocks: "no hook code" (``activity._fetch_page``, the same
+query without the hook), "idle hooks" (``fetch_page`` with no receiver connected: the shipped default) and
+"metrics subscriber" (``fetch_page`` with the Prometheus subscriber connected). A difference under 1% is below
+what medians of a real query resolve on a shared machine, so the per-call cost of the hook is also measured
+directly: ``fetch_page`` with the query replaced by a constant, against the bare call, best of 5 x
+--overhead-calls, and shown as a share of the median query.
+
 Usage:
 
-    .venv/bin/python bench/hooks.py [--db sqlite|postgresql|both] [--rounds 3] [--inserts 100000]
-                                    [--updates 50000] [--batch 1000] [--json out.json]
+    .venv/bin/python bench/hooks.py [--part write|query|all] [--db sqlite|postgresql|both] [--rounds 3]
+                                    [--inserts 100000] [--updates 50000] [--batch 1000]
+                                    [--query-items 100000] [--json out.json]
 
 SQLite is a temporary file database (the app's engine, so the app's pragmas: WAL, foreign keys); PostgreSQL
 is a throwaway database created and dropped here (skipped with a line saying why if the server is
@@ -53,6 +62,7 @@ import statistics
 import sys
 import tempfile
 import time
+import timeit
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,13 +78,15 @@ from blinker import Namespace  # noqa: E402
 from sqlalchemy import ForeignKey, Index, Integer, String, create_engine, func, select, text  # noqa: E402
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship  # noqa: E402
 
-from admin_app import create_app  # noqa: E402
+from admin_app import activity, create_app, signals  # noqa: E402
 from admin_app.audit import acting_as, current_actor_id  # noqa: E402
 from admin_app.extensions import db  # noqa: E402
+from admin_app.metrics import Metrics  # noqa: E402
 from admin_app.models import Bucketlist, Item, User  # noqa: E402
 from admin_app.types import UTCDateTime, utcnow  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = (os.environ.get("BENCH_PG_ADMIN_URL") or os.environ.get("TEST_PG_ADMIN_URL")
+                or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 VARIANTS = ("audited", "plain", "signal_log")
 BENCH_TABLES = ("items", "plain_items", "plain_activity_log")  # emptied before every variant run
 TARGET_COST = 0.15  # audited may cost at most 15% of plain's throughput
@@ -376,6 +388,114 @@ def _write_path(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# --- part (2): the activity query with and without hooks ---------------------------------------------------
+
+
+QUERY_VARIANTS = ("no hook code", "idle hooks", "metrics subscriber")
+
+
+def bench_query_hooks(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Part (2): first feed page with no hook code, with idle hooks, and with the metrics subscriber connected."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "APP_ENV": "testing"})
+    with app.app_context():
+        try:
+            return _query_hooks(app, args)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _disconnect(metrics: Metrics) -> None:
+    for signal, receiver in metrics.receivers().items():
+        signal.disconnect(receiver)
+
+
+def _per_call_overhead_ns(metrics: Metrics, app: Any, calls: int) -> dict[str, float]:
+    """What the hook adds to one fetch_page call, the query itself replaced by a constant (nanoseconds)."""
+    page = activity.Page([], None, activity.ActivityFilter())
+    real = activity._fetch_page
+    activity._fetch_page = lambda *a: page  # the query out of the way: only the hook's cost is left
+    try:
+        flt = activity.ActivityFilter()
+
+        def best_of(fn: Any) -> float:
+            return min(timeit.repeat(fn, number=calls, repeat=5)) / calls * 1e9
+
+        bare = best_of(lambda: activity._fetch_page(flt, 50, None, db.session))
+        idle = best_of(lambda: activity.fetch_page(flt, 50))
+        metrics.connect(app)
+        try:
+            subscribed = best_of(lambda: activity.fetch_page(flt, 50))
+        finally:
+            _disconnect(metrics)
+    finally:
+        activity._fetch_page = real
+    return {"idle hooks": idle - bare, "metrics subscriber": subscribed - bare}
+
+
+def _query_hooks(app: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from admin_app.cli import init_db
+    from admin_app.seed import seed_demo
+
+    init_db()
+    started = time.perf_counter()
+    seed_demo(users=200, items=args.query_items, seed=1)
+    seeded_s = time.perf_counter() - started
+    flt = activity.ActivityFilter()
+    metrics = Metrics()
+    assert not any(s.receivers for s in signals.ALL), "a receiver is connected: 'idle' would not be idle"
+    calls = {
+        "no hook code": lambda: activity._fetch_page(flt, 50, None, db.session),
+        "idle hooks": lambda: activity.fetch_page(flt, 50),
+        "metrics subscriber": lambda: activity.fetch_page(flt, 50),
+    }
+    for fn in calls.values():  # warm caches and statement compilation
+        for _ in range(5):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in QUERY_VARIANTS}
+    for block in range(args.query_blocks):
+        k = block % len(QUERY_VARIANTS)
+        for name in QUERY_VARIANTS[k:] + QUERY_VARIANTS[:k]:
+            if name == "metrics subscriber":
+                metrics.connect(app)
+            try:
+                for _ in range(args.query_repeat):
+                    t0 = time.perf_counter()
+                    calls[name]()
+                    samples[name].append((time.perf_counter() - t0) * 1000)
+            finally:
+                if name == "metrics subscriber":
+                    _disconnect(metrics)
+    observed = metrics.registry.get_sample_value("admin_activity_query_seconds_count", {"kind": "page"})
+    assert observed == len(samples["metrics subscriber"]), "the subscriber missed calls"
+    overhead = _per_call_overhead_ns(metrics, app, args.overhead_calls)
+    base = statistics.median(samples["no hook code"])
+    rows = []
+    for name in QUERY_VARIANTS:
+        med = statistics.median(samples[name])
+        rows.append({"variant": name, "median_ms": round(med, 3), "p95_ms": round(p95(samples[name]), 3),
+                     "ratio": round(med / base, 4),
+                     "overhead_ns": round(overhead.get(name, 0.0), 1),
+                     "overhead_pct": round(overhead.get(name, 0.0) / (base * 1e6) * 100, 4)})
+    events = sum(activity.count_events(flt).values())
+    return {"database": db.engine.dialect.name, "server": server_version(), "items": args.query_items,
+            "events": events, "seed_s": round(seeded_s, 1), "page_size": 50,
+            "samples_per_variant": args.query_blocks * args.query_repeat, "rows": rows}
+
+
+def print_query_hooks(result: dict[str, Any]) -> None:
+    print(f"\n(2) activity query, first page of 50: {result['database']} {result['server']}, "
+          f"{result['items']:,} items ({result['events']:,} events), "
+          f"{result['samples_per_variant']} calls per variant, interleaved in blocks")
+    print(f"{'variant':<20} {'median':>10} {'p95':>10} {'ratio':>7} {'hook cost/call':>15} {'of median':>10}")
+    for r in result["rows"]:
+        cost = f"{r['overhead_ns'] / 1000:.2f} us" if r["variant"] != "no hook code" else "-"
+        share = f"{r['overhead_pct']:.3f} %" if r["variant"] != "no hook code" else "-"
+        print(f"{r['variant']:<20} {r['median_ms']:>7.3f} ms {r['p95_ms']:>7.3f} ms {r['ratio']:>7.3f} "
+              f"{cost:>15} {share:>10}")
+    print("target: idle hooks cost under 1% of the query (ratio and hook cost per call)")
+
+
 # --- output ---------------------------------------------------------------------------------------------
 
 def machine_info() -> dict[str, Any]:
@@ -404,6 +524,20 @@ def print_write_path(result: dict[str, Any], machine: dict[str, Any]) -> None:
           f"per round {', '.join(f'{x:.2f}' for x in s['combined_per_round'])}")
 
 
+def bench_database(fresh: Any, args: argparse.Namespace, machine: dict[str, Any], results: dict[str, Any]) -> None:
+    """Both parts on one kind of database, each in a fresh database from ``fresh()``."""
+    if args.part in ("write", "all"):
+        with fresh() as url:
+            write_path = bench_write_path(url, args)
+        results["write_path"].append(write_path)
+        print_write_path(write_path, machine)
+    if args.part in ("query", "all"):
+        with fresh() as url:
+            query = bench_query_hooks(url, args)
+        results["query_hooks"].append(query)
+        print_query_hooks(query)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
@@ -413,33 +547,36 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000, help="writes per commit")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where to CREATE/DROP the throwaway database")
     parser.add_argument("--json", metavar="PATH", help="also write the JSON line to this file")
+    parser.add_argument("--part", choices=("write", "query", "all"), default="all",
+                        help="(1) the write path, (2) the activity query with and without hooks, or both")
+    parser.add_argument("--query-items", type=int, default=100_000, help="items seeded for part (2)")
+    parser.add_argument("--query-blocks", type=int, default=30, help="part (2): blocks per variant, order rotated")
+    parser.add_argument("--query-repeat", type=int, default=20, help="part (2): timed calls per block")
+    parser.add_argument("--overhead-calls", type=int, default=20_000,
+                        help="part (2): calls timed for the per-call hook cost (query replaced by a constant)")
     args = parser.parse_args()
     if min(args.rounds, args.inserts, args.updates, args.batch) < 1 or args.updates > args.inserts:
         parser.error("--rounds, --inserts, --updates, --batch must be >= 1 and --updates <= --inserts")
 
     started = time.perf_counter()
     machine = machine_info()
-    results: dict[str, Any] = {"machine": machine, "write_path": []}
+    results: dict[str, Any] = {"machine": machine, "write_path": [], "query_hooks": []}
     if args.db in ("sqlite", "both"):
-        with sqlite_database() as url:
-            results["write_path"].append(bench_write_path(url, args))
-        print_write_path(results["write_path"][-1], machine)
+        bench_database(sqlite_database, args, machine, results)
     if args.db in ("postgresql", "both"):
         problem = pg_unreachable(args.pg_admin_url)
         if problem:
-            print(f"\nPostgreSQL not reachable at {args.pg_admin_url} ({problem}); skipped", flush=True)
+            print(f"\nPostgreSQL not reachable at {args.pg_admin_url} ({problem}); "
+                  f"skipped{', SQLite only' if args.db == 'both' else ''}", flush=True)
             results["postgresql_skipped"] = problem
         else:
-            with postgresql_database(args.pg_admin_url) as url:
-                results["write_path"].append(bench_write_path(url, args))
-            print_write_path(results["write_path"][-1], machine)
+            bench_database(lambda: postgresql_database(args.pg_admin_url), args, machine, results)
     results["wall_s"] = round(time.perf_counter() - started, 1)
     print(f"\nwall time: {results['wall_s']:.0f} s")
     line = json.dumps(results)
     print(line)
     if args.json:
         Path(args.json).write_text(line + "\n")
-
 
 if __name__ == "__main__":
     main()
