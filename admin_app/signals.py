@@ -52,7 +52,7 @@ Keyword arguments: ``run`` (ReportRun), ``report`` (name), ``error`` (the messag
 run) and ``duration`` (seconds).""")
 
 scheduler_tick = namespace.signal("scheduler-tick", doc="""\
-Sent at the end of every scheduler tick, also one that claimed nothing or stopped early.
+Sent at the end of every scheduler tick, also one that claimed nothing, stopped early or raised.
 Keyword arguments: ``now`` (the tick's UTC time), ``due`` (list of (report name, Due) periods owed),
 ``claimed`` (ReportRun rows this process claimed; the other due periods went to another scheduler)
 and ``result`` (the full TickResult, with ran, failed and missed runs).""")
