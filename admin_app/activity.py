@@ -18,6 +18,7 @@ in Python so SQLite and PostgreSQL order identically (no collation differences).
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,7 +29,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, String, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import (Integer, Select, String, and_, bindparam, cast, func, literal, literal_column, or_, select,
+                        union_all)
 from sqlalchemy.orm import Session, aliased
 
 from . import signals
@@ -41,6 +43,7 @@ _ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 SYSTEM_ACTOR = "system"
+_EPOCH = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))  # a placeholder value while a statement is built
 
 
 class BadActivityQuery(ValueError):
@@ -233,38 +236,44 @@ def _branch_columns(cls: type[AuditMixin], action: str) -> tuple[Any, Any]:
     return cls.deleted_at, cls.updated_by_id
 
 
-def _branch_where(cls: type[AuditMixin], action: str, flt: ActivityFilter) -> list[Any]:
+def _value(bound: bool, name: str, value: Any) -> Any:
+    """The value itself, or a bind parameter named ``name`` when the statement is cached and reused."""
+    return bindparam(name) if bound else value
+
+
+def _branch_where(cls: type[AuditMixin], action: str, flt: ActivityFilter, bound: bool = False) -> list[Any]:
     at, actor = _branch_columns(cls, action)
     conds: list[Any] = []
-    if action == "updated":
+    if action == "updated":  # the same terms as the partial index's WHERE, so the index serves the branch
         conds.append(cls.updated_at > cls.created_at)
         conds.append(or_(cls.deleted_at.is_(None), cls.updated_at != cls.deleted_at))
     elif action == "deleted":
         conds.append(cls.deleted_at.is_not(None))
     if flt.since is not None:
-        conds.append(at >= flt.since)
+        conds.append(at >= _value(bound, "since", flt.since))
     if flt.until is not None:
-        conds.append(at < flt.until)
+        conds.append(at < _value(bound, "until", flt.until))
     if flt.actor_id is not None:
-        conds.append(actor == flt.actor_id)
+        conds.append(actor == _value(bound, "actor_id", flt.actor_id))
     elif flt.system_actor:
         conds.append(actor.is_(None))
     return conds
 
 
-def _keyset(cls: type[AuditMixin], name: str, action: str, cursor: Cursor) -> Any:
+def _keyset(cls: type[AuditMixin], name: str, action: str, cursor: Cursor, bound: bool = False) -> Any:
     """Rows of this branch that sort strictly after ``cursor`` (all keys descending).
 
     Model and action are constant within a branch, so the tuple comparison reduces
     to a range on (time, id) that the composite index serves.
     """
     at = _branch_columns(cls, action)[0]
+    c_at, c_id = _value(bound, "cursor_at", cursor.at), _value(bound, "cursor_id", cursor.id)
     if name < cursor.model:
-        return at <= cursor.at
+        return at <= c_at
     if name > cursor.model:
-        return at < cursor.at
-    id_cmp = cls.id <= cursor.id if _ACTION_RANK[action] < _ACTION_RANK[cursor.action] else cls.id < cursor.id
-    return and_(at <= cursor.at, or_(at < cursor.at, id_cmp))
+        return at < c_at
+    id_cmp = cls.id <= c_id if _ACTION_RANK[action] < _ACTION_RANK[cursor.action] else cls.id < c_id
+    return and_(at <= c_at, or_(at < c_at, id_cmp))
 
 
 def _branches(flt: ActivityFilter) -> Iterator[tuple[str, type[AuditMixin], str]]:
@@ -278,11 +287,11 @@ def _branches(flt: ActivityFilter) -> Iterator[tuple[str, type[AuditMixin], str]
 
 
 def _branch_select(name: str, cls: type[AuditMixin], action: str, flt: ActivityFilter,
-                   cursor: Cursor | None, limit: int) -> Select:
+                   cursor: Cursor | None, limit: Any, bound: bool = False, model_rank: int = 0) -> Select:
     at, actor = _branch_columns(cls, action)
-    conds = _branch_where(cls, action, flt)
+    conds = _branch_where(cls, action, flt, bound)
     if cursor is not None:
-        conds.append(_keyset(cls, name, action, cursor))
+        conds.append(_keyset(cls, name, action, cursor, bound))
     label = getattr(cls, cls.__label_column__)
     return (
         select(
@@ -292,11 +301,39 @@ def _branch_select(name: str, cls: type[AuditMixin], action: str, flt: ActivityF
             literal(action, String).label("action"),
             actor.label("actor_id"),
             cast(label, String).label("label"),
+            literal_column(str(model_rank), Integer).label("model_rank"),  # the feed's order, as numbers
+            literal_column(str(_ACTION_RANK[action]), Integer).label("action_rank"),
         )
         .where(*conds)
         .order_by(at.desc(), cls.id.desc())
         .limit(limit)
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _page_select(branches: tuple[tuple[str, str], ...], since: bool, until: bool, actor: str | None,
+                 cursor: tuple[str, str] | None) -> Select:
+    """The page query for one shape of filter and cursor, built once; values are bind parameters.
+
+    Each branch is ordered and limited on its own (an index range scan), then the database sorts
+    the few rows left in the feed's total order and keeps ``:limit`` of them. Building the statement
+    cost about ten times running it, so it is kept per shape (at most 256 shapes).
+    """
+    from .models import User
+
+    registry = model_registry()
+    flt = ActivityFilter(since=_EPOCH if since else None, until=_EPOCH if until else None,
+                         actor_id=0 if actor == "id" else None, system_actor=actor == "system")
+    at_cursor = Cursor(_EPOCH, cursor[0], 0, cursor[1]) if cursor else None
+    ranks = {name: i for i, name in enumerate(sorted({n for n, _ in branches}))}  # model names sort as in Python
+    limit = bindparam("limit")
+    parts = [select(_branch_select(n, registry[n], a, flt, at_cursor, limit, bound=True, model_rank=ranks[n])
+                    .subquery()) for n, a in branches]
+    merged = union_all(*parts).subquery("events")
+    actor_user = aliased(User)
+    return (select(merged, actor_user.email).outerjoin(actor_user, actor_user.id == merged.c.actor_id)
+            .order_by(merged.c.at.desc(), merged.c.model_rank.desc(), merged.c.id.desc(), merged.c.action_rank.desc())
+            .limit(limit))
 
 
 def fetch_page(flt: ActivityFilter, limit: int = DEFAULT_LIMIT, cursor: Cursor | None = None,
@@ -316,18 +353,18 @@ def _queried(kind: str, flt: ActivityFilter, rows: int, started: float, sender: 
 
 def _fetch_page(flt: ActivityFilter, limit: int, cursor: Cursor | None, session: Session) -> Page:
     """fetch_page without the hook: the benchmark's baseline for what an idle hook costs."""
-    from .models import User
-
-    selects = [_branch_select(n, c, a, flt, cursor, limit + 1).subquery() for n, c, a in _branches(flt)]
-    if not selects:
+    branches = tuple((n, a) for n, _, a in _branches(flt))
+    if not branches:
         return Page([], None, flt)
-    merged = union_all(*[select(sq) for sq in selects]).subquery("events")
-    actor = aliased(User)
-    stmt = select(merged, actor.email).outerjoin(actor, actor.id == merged.c.actor_id)
+    actor = "id" if flt.actor_id is not None else "system" if flt.system_actor else None
+    stmt = _page_select(branches, flt.since is not None, flt.until is not None, actor,
+                        (cursor.model, cursor.action) if cursor else None)
+    params = {"limit": limit + 1, "since": flt.since, "until": flt.until, "actor_id": flt.actor_id,
+              "cursor_at": cursor.at if cursor else None, "cursor_id": cursor.id if cursor else None}
     events = [
-        Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in session.execute(stmt)
+        Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in session.execute(stmt, params)
     ]
-    events.sort(key=lambda e: e.key, reverse=True)
+    events.sort(key=lambda e: e.key, reverse=True)  # already in this order; kept as the definition of it
     next_cursor = None
     if len(events) > limit:
         last = events[limit - 1]
