@@ -147,11 +147,10 @@ def activity_command(**opts: Any) -> None:
         click.echo(json.dumps({"events": [e.to_json() for e in page.events], "next_cursor": cursor}, indent=2))
         return
     if opts["fmt"] == "csv":
-        from .admin.activity_views import CSV_HEADER
         from .csvsafe import csv_lines
 
         rows = ((e.at, e.model, e.id, e.action, e.actor_id, e.actor_email, e.label) for e in page.events)
-        for chunk in csv_lines(CSV_HEADER, rows):
+        for chunk in csv_lines(activity.EVENT_COLUMNS, rows):
             click.echo(chunk, nl=False)
         return
     click.echo(f"{'time (' + str(zone) + ')':<26} {'model':<11} {'id':>8} {'action':<8} {'actor':<28} label")

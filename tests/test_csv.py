@@ -229,14 +229,14 @@ def test_activity_export_streams_every_event_once_newest_first(app, viewer_clien
 
     # The order of things on the server: events read from the database, the view returning, body chunks leaving.
     log: list[tuple[str, int]] = []
-    real_iter = activity.iter_events
+    real_iter = activity.iter_event_rows
     sizes: list[int] = []
 
-    def counting_iter(flt, chunk_size=1000, session=None):
+    def counting_iter(flt, chunk_size=5000, session=None):
         sizes.append(chunk_size)
-        for event in real_iter(flt, chunk_size, session):
-            log.append(("event", 0))
-            yield event
+        for chunk in real_iter(flt, chunk_size, session):
+            log.extend([("event", 0)] * len(chunk))
+            yield chunk
 
     def fetches() -> int:
         return sum(1 for kind, _ in log if kind == "event")
@@ -258,7 +258,7 @@ def test_activity_export_streams_every_event_once_newest_first(app, viewer_clien
     def on_finished(sender, response, **extra):
         flask_responses.append(response)
 
-    monkeypatch.setattr(activity, "iter_events", counting_iter)
+    monkeypatch.setattr(activity, "iter_event_rows", counting_iter)
     monkeypatch.setattr(app, "wsgi_app", recording_wsgi)
     with request_finished.connected_to(on_finished, app):
         r = viewer_client.get("/admin/activity/export.csv", buffered=True)
@@ -322,3 +322,44 @@ def test_user_model_export_neutralises_formula_names_and_omits_password_hashes(a
 @pytest.mark.parametrize("text", [" =1+1", "  @SUM(A1)", "\u00a0=1", "\uff1dSUM(A1)", "\uff0b1", "-1\n"])
 def test_formula_behind_spaces_or_in_full_width_is_neutralised(text):
     assert safe_cell(text) == "'" + text
+
+
+# --- the fast path: plain rows straight from the driver --------------------------------------
+
+
+def test_suspect_prefixes_cover_every_trigger_and_every_whitespace_character():
+    import sys
+
+    from admin_app.csvsafe import FORMULA_TRIGGERS, SUSPECT
+    spaces = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+    assert set(SUSPECT) == spaces | set(FORMULA_TRIGGERS)
+
+
+def test_event_rows_equal_the_feed_events_with_iso_times_and_guarded_text(app, make_user):
+    evil = make_user("=cmd@example.com", "admin")
+    with acting_as(evil.id):
+        bl = Bucketlist(title="+SUM(1)", owner=evil)
+        db.session.add(bl)
+        db.session.commit()
+        whole = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)  # no microseconds: isoformat drops them
+        for title in ["plain", " =spaced", "-12", "\u3000@x", "ok"]:
+            it = Item(title=title, bucketlist=bl, created_at=whole, updated_at=whole)  # equal timestamps
+            db.session.add(it)
+        db.session.commit()
+        it.title = "edited"
+        db.session.commit()
+        it.soft_delete()
+        db.session.commit()
+    for flt in (activity.ActivityFilter(), activity.ActivityFilter(models=("item",), actions=("created",)),
+                activity.ActivityFilter(since=whole, actor_id=evil.id)):
+        expected = [(e.at.isoformat(), e.model, e.id, e.action, e.actor_id, safe_cell(e.actor_email),
+                     safe_cell(e.label)) for e in activity.iter_events(flt)]
+        got = [row for chunk in activity.iter_event_rows(flt, chunk_size=2) for row in chunk]
+
+        def blank(row):
+            return tuple("" if v is None else v for v in row)
+
+        assert [blank(r) for r in got] == [blank(r) for r in expected]
+        assert len(got) > 0
+    assert any(row[0].endswith("T10:00:00+00:00") for chunk in activity.iter_event_rows(activity.ActivityFilter())
+               for row in chunk)

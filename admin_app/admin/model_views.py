@@ -20,6 +20,7 @@ from ..extensions import db
 from ..models import ROLES, User
 from ..timefmt import format_local
 from .access import SecureViewMixin
+from ..csvsafe import chunked
 from .export import csv_response
 from .filters import DeletedFilter, timestamp_filters
 
@@ -192,7 +193,7 @@ class AuditedModelView(SecureViewMixin, ModelView):
                 yield [self.get_export_value(obj, c[0]) for c in columns]
 
         filename = secure_filename(self.get_export_name(export_type="csv"))
-        return csv_response(filename, [c[1] for c in columns], rows(), export=self.endpoint)
+        return csv_response(filename, [c[1] for c in columns], chunked(rows(), 1000), export=self.endpoint)
 
 
 class UserView(AuditedModelView):

@@ -1,0 +1,84 @@
+"""Smoke test of the benchmark suite: `bench/suite.py --quick --db sqlite` runs and writes every section.
+
+Not a benchmark: a tiny size (2,000 items), 3 repeats and 2 s of load, in a subprocess. It is skipped only when
+a tool the suite needs is not installed (wrk, sqlite3, /usr/bin/time, gunicorn), with that reason.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from numbers import Number
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.sqlite
+
+
+def _missing() -> str | None:
+    for tool in ("wrk", "sqlite3"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install -y {tool}; `make bench` installs it)"
+    if not Path("/usr/bin/time").exists():
+        return "/usr/bin/time is not installed (apt-get install -y time)"
+    if not (Path(sys.executable).parent / "gunicorn").exists():
+        return "gunicorn is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def _numbers(section: dict, *keys: str) -> None:
+    for key in keys:
+        assert isinstance(section[key], Number), (key, section[key])
+
+
+def test_suite_quick_run_writes_every_section(tmp_path: Path) -> None:
+    problem = _missing()
+    if problem:
+        pytest.skip(problem)
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "suite.py"), "--quick", "--db", "sqlite",
+                           "--json", str(out), "--data-dir", str(tmp_path / "data")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+
+    assert result["machine"]["cores"] >= 1 and result["machine"]["mem_total_gib"] > 0
+    [run] = result["runs"]
+    assert run["db"] == "sqlite" and run["items"] == 2000 and run["errors"] == []
+    assert run["events"] > 2000
+
+    feed = run["feed"]
+    for key in ("query_layer", "feed_json_inprocess", "feed_json_server", "naive_pandas"):
+        _numbers(feed[key], "median_ms", "p95_ms", "n")
+    paging = run["paging"]
+    for key in ("page1", "deep_keyset", "deep_offset"):
+        _numbers(paging[key], "median_ms", "p95_ms")
+    _numbers(paging, "keyset_over_page1", "offset_over_keyset")
+    assert paging["offset_same_rows_as_keyset"] is True
+    assert set(run["filtered"]) == {"actor", "model=item", "action=deleted", "1-day window"}
+    for f in run["filtered"].values():
+        _numbers(f["query_layer"], "median_ms")
+        _numbers(f["feed_json_inprocess"], "median_ms")
+    assert set(run["pages"]) >= {"dashboard", "users list", "bucketlists list", "items list"}
+    for p in run["pages"].values():
+        _numbers(p, "median_ms", "p95_ms")
+
+    csv = run["csv"]
+    for key in ("export_endpoint", "report_run", "sqlite3_csv", "pandas_oneshot", "flask_admin_stock"):
+        _numbers(csv[key], "rows", "rows_per_s", "peak_rss_mb")
+    assert csv["export_endpoint"]["rows"] == csv["sqlite3_csv"]["rows"] == run["events"]
+
+    load = run["load"]
+    for phase in ("idle", "with_writer"):
+        for name in ("dashboard", "feed.json"):
+            _numbers(load[phase][name], "requests_per_s", "p50_ms", "p99_ms", "non_2xx", "socket_errors")
+            assert load[phase][name]["requests"] > 0
+    _numbers(load["writer"], "transactions", "locked")
+    assert load["writer"]["transactions"] > 0
+
+    assert all(t["status"] in ("met", "MISSED", "n/a") for t in run["targets"])
+    assert len(run["targets"]) >= 20
