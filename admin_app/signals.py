@@ -32,7 +32,8 @@ Keyword arguments: ``kind`` ('page', 'count', 'summary' or 'stream'), ``filters`
 ``duration`` (seconds, float; for a stream, from the first query to the last row read).""")
 
 export_streamed = namespace.signal("export-streamed", doc="""\
-Sent when a CSV export response (activity feed or a model list) has been sent or abandoned.
+Sent when a CSV export response (activity feed or a model list) has been sent, or closed before its end
+(also when closed before the first chunk).
 Keyword arguments: ``export`` (``'activity'`` or the model's endpoint, e.g. ``'items'``), ``rows``
 (data rows written), ``bytes`` (UTF-8 bytes sent), ``duration`` (seconds) and ``complete``
 (False when the client went away before the end).""")
@@ -47,7 +48,8 @@ Keyword arguments: ``run`` (ReportRun), ``report`` (name), ``rows`` (data rows w
 ``bytes`` (file size) and ``duration`` (seconds).""")
 
 report_failed = namespace.signal("report-failed", doc="""\
-Sent after a run row is committed 'failed' (no file was left under the final name).
+Sent after a run row is committed 'failed' (no file was left under the final name), also for a run found
+'running' after its process died or timed out (``fail_stale_runs``, at the next start).
 Keyword arguments: ``run`` (ReportRun), ``report`` (name), ``error`` (the message recorded on the
 run) and ``duration`` (seconds).""")
 
@@ -62,7 +64,8 @@ Sent when a user logged in through the login form.
 Keyword arguments: ``user`` (User) and ``remote_addr`` (the client address as the WSGI server saw it).""")
 
 login_failed = namespace.signal("login-failed", doc="""\
-Sent when a submitted login form (with a valid CSRF token) was refused.
+Sent when a login form that passed validation (CSRF token, email and password present) named no active
+user with that password. A form that fails validation is a 400 and sends nothing.
 Keyword arguments: ``email`` (as typed), ``remote_addr`` and ``reason`` ('unknown-user',
 'wrong-password' or 'inactive'; the page itself says the same thing for all three).""")
 

@@ -1,8 +1,8 @@
 """A timestamp column type that is UTC and timezone-aware on every database."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import DateTime
@@ -48,17 +48,19 @@ class UTCDateTime(TypeDecorator):
         def process(value: Any) -> Any:
             if value is None:
                 return None
-            if not isinstance(value, datetime):
-                raise TypeError(f"expected a datetime, got {type(value).__name__}")
-            if value.tzinfo is not UTC:
-                if value.tzinfo is None or value.utcoffset() is None:
-                    raise NaiveDatetimeError(f"naive datetime {value.isoformat()} refused: attach a time zone")
-                value = value.astimezone(UTC)
+            value = _to_utc(value)
             if as_text:  # the same text as SQLITE_FORMAT
                 return value.replace(tzinfo=None).isoformat(" ", "microseconds")
             return value
 
         return process
+
+    def process_literal_param(self, value: Any, dialect: Dialect) -> Any:
+        """SQL rendered with literal values (Alembic's offline --sql mode) gets the same checks and conversion."""
+        if value is None:
+            return None
+        value = _to_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any]:
         from_text = dialect.name == "sqlite"
@@ -67,9 +69,20 @@ class UTCDateTime(TypeDecorator):
             if value is None:
                 return None
             if from_text and isinstance(value, str):
-                return datetime.fromisoformat(value).replace(tzinfo=UTC)
-            if value.tzinfo is None:
+                value = datetime.fromisoformat(value)
+            if value.tzinfo is None:  # what this type stores on SQLite: UTC without an offset
                 return value.replace(tzinfo=UTC)
-            return value if value.tzinfo is UTC else value.astimezone(UTC)
+            return value.astimezone(UTC)
 
         return process
+
+
+def _to_utc(value: Any) -> datetime:
+    """An aware datetime in UTC; TypeError for a non-datetime, NaiveDatetimeError for a naive one."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveDatetimeError(f"naive datetime {value.isoformat()} refused: attach a time zone")
+    return value.astimezone(UTC)

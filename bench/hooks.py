@@ -405,11 +405,6 @@ def bench_query_hooks(url: str, args: argparse.Namespace) -> dict[str, Any]:
             db.engine.dispose()
 
 
-def _disconnect(metrics: Metrics) -> None:
-    for signal, receiver in metrics.receivers().items():
-        signal.disconnect(receiver)
-
-
 def _per_call_overhead_ns(metrics: Metrics, app: Any, calls: int) -> dict[str, float]:
     """What the hook adds to one fetch_page call, the query itself replaced by a constant (nanoseconds)."""
     page = activity.Page([], None, activity.ActivityFilter())
@@ -427,7 +422,7 @@ def _per_call_overhead_ns(metrics: Metrics, app: Any, calls: int) -> dict[str, f
         try:
             subscribed = best_of(lambda: activity.fetch_page(flt, 50))
         finally:
-            _disconnect(metrics)
+            metrics.disconnect()
     finally:
         activity._fetch_page = real
     return {"idle hooks": idle - bare, "metrics subscriber": subscribed - bare}
@@ -465,7 +460,7 @@ def _query_hooks(app: Any, args: argparse.Namespace) -> dict[str, Any]:
                     samples[name].append((time.perf_counter() - t0) * 1000)
             finally:
                 if name == "metrics subscriber":
-                    _disconnect(metrics)
+                    metrics.disconnect()
     observed = metrics.registry.get_sample_value("admin_activity_query_seconds_count", {"kind": "page"})
     assert observed == len(samples["metrics subscriber"]), "the subscriber missed calls"
     overhead = _per_call_overhead_ns(metrics, app, args.overhead_calls)

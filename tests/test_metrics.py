@@ -82,6 +82,18 @@ def test_anonymous_gets_401_with_a_bearer_challenge(client):
     assert b"admin_" not in response.get_data()
 
 
+def test_an_admin_session_behind_a_proxy_sending_basic_auth_still_gets_in(admin_client):
+    response = admin_client.get("/metrics", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert response.status_code == 200
+
+
+def test_multiprocess_folder_only_in_config_refuses_to_start(database_url, tmp_path):
+    from tests.conftest import _config
+
+    with pytest.raises(ConfigError, match="must be in the environment"):
+        create_app({**_config(database_url), "METRICS_ENABLED": True, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+
+
 @pytest.mark.parametrize("header", [f"Bearer {TOKEN}x", "Bearer ", f"Basic {TOKEN}", TOKEN, "Bearer \u00e9t\u00e9"])
 def test_wrong_token_or_scheme_gets_401(client, header):
     response = client.get("/metrics", headers={"Authorization": header})

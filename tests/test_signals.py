@@ -229,3 +229,13 @@ def test_with_no_receiver_no_payload_is_built_and_send_is_never_called(app, admi
     runner.run_report(fake_report(lambda ctx: [("a", 1)]), DAY, DAY + timedelta(days=1))
     tick([fake_report(lambda ctx: [], name="hourly", schedule="0 * * * *")], DAY)
 
+
+
+def test_export_closed_before_its_first_chunk_is_still_reported(app):
+    chunks = iter([[(1, "a")]])
+    with record_signals("export-streamed") as fired:
+        with app.test_request_context("/admin/activity/export.csv"):
+            response = csv_response("x.csv", ("n", "text"), chunks, export="activity")
+            response.close()
+    kwargs = fired.one("export-streamed").kwargs
+    assert kwargs["complete"] is False and kwargs["rows"] == 0 and kwargs["bytes"] == 0

@@ -102,3 +102,37 @@ def test_utc_offset_is_preserved_across_databases(app, admin_user):
     it.updated_at = instant
     db.session.commit()
     assert db.session.scalar(select(Item.id).where(Item.updated_at == instant)) == it.id
+
+
+def test_sql_rendered_with_literal_values_converts_to_utc_and_refuses_naive(app, backend):
+    paris = datetime(2026, 3, 2, 13, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    rendered = str(select(Item.id).where(Item.created_at > paris)
+                   .compile(db.engine, compile_kwargs={"literal_binds": True}))
+    assert "12:00:00" in rendered and "13:00:00" not in rendered
+    with pytest.raises(Exception, match="Could not render literal value") as refused:
+        str(select(Item.id).where(Item.created_at > datetime(2026, 3, 2, 13, 0))
+            .compile(db.engine, compile_kwargs={"literal_binds": True}))
+    assert isinstance(refused.value.__cause__, NaiveDatetimeError)
+
+
+def test_sqlite_text_written_with_an_offset_by_another_tool_is_read_as_that_instant(app, admin_user, backend):
+    if backend != "sqlite":
+        pytest.skip("text storage is specific to SQLite")
+    it = factories.item(factories.bucketlist(admin_user))
+    db.session.execute(text("UPDATE items SET created_at = '2026-03-02 12:00:00+02:00' WHERE id = :id"), {"id": it.id})
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Item, it.id).created_at == datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def test_feed_partial_indexes_exist_with_their_conditions_on_both_databases(app, backend):
+    """Alembic's compare_metadata ignores index WHERE clauses, so the migration is checked here."""
+    from sqlalchemy import inspect
+
+    for table in ("users", "bucketlists", "items"):
+        indexes = {ix["name"]: ix for ix in inspect(db.engine).get_indexes(table)}
+        for column, condition in (("updated_at", "updated_at > created_at"), ("deleted_at", "deleted_at IS NOT NULL")):
+            where = indexes[f"ix_{table}_{column}_id"].get("dialect_options", {}).get(f"{backend}_where")
+            assert where is not None, (table, column)
+            normalised = str(where).replace("(", "").replace(")", "").lower()
+            assert condition.lower() in normalised, (table, column, where)

@@ -17,34 +17,53 @@ def csv_response(filename: str, header: Sequence[str], chunks: Iterable[Sequence
 
     ``text_columns``: see csv_chunks (None guards every cell).
     """
-    if signals.export_streamed.receivers:
-        lines = _observed(header, chunks, export, text_columns)
-    else:
-        lines = csv_chunks(header, chunks, text_columns)
-    return Response(stream_with_context(lines), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={filename}"})
+    observed = _ObservedCSV(header, chunks, export, text_columns) if signals.export_streamed.receivers else None
+    response = Response(stream_with_context(observed or csv_chunks(header, chunks, text_columns)),
+                        mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"})
+    if observed is not None:
+        # stream_with_context does not close an iterator it never started; the response's close always runs.
+        response.call_on_close(observed.close)
+    return response
 
 
-def _observed(header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]], export: str,
-              text_columns: Sequence[int] | None) -> Iterator[str]:
-    """csv_chunks, counting rows and bytes, then ``export-streamed`` once the stream ends or is closed."""
-    sender, started = signals.app_sender(), time.perf_counter()
-    count = sent = 0
-    complete = False
+class _ObservedCSV:
+    """csv_chunks, counting rows and bytes; ``export-streamed`` is sent once, when the stream ends or is closed.
 
-    def counting() -> Iterator[Sequence[Sequence[Any]]]:
-        nonlocal count
+    An iterator object with an idempotent close() that the response also calls: a generator closed before
+    its first chunk never runs its ``finally`` (a HEAD request, a client gone at once).
+    """
+
+    def __init__(self, header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]], export: str,
+                 text_columns: Sequence[int] | None) -> None:
+        self.sender, self.started = signals.app_sender(), time.perf_counter()
+        self.export, self.rows, self.bytes, self.reported = export, 0, 0, False
+        self.pieces = csv_chunks(header, self._counting(chunks), text_columns)
+
+    def _counting(self, chunks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[Sequence[Sequence[Any]]]:
         for chunk in chunks:
-            count += len(chunk)
+            self.rows += len(chunk)
             yield chunk
 
-    pieces = csv_chunks(header, counting(), text_columns)
-    try:
-        for piece in pieces:
-            sent += len(piece.encode("utf-8"))
-            yield piece
-        complete = True
-    finally:  # also when the client went away and the server closed the response
-        pieces.close()
-        signals.send(signals.export_streamed, sender, export=export, rows=count, bytes=sent,
-                     duration=time.perf_counter() - started, complete=complete)
+    def __iter__(self) -> _ObservedCSV:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            piece = next(self.pieces)
+        except StopIteration:
+            self._report(complete=True)
+            raise
+        self.bytes += len(piece.encode("utf-8"))
+        return piece
+
+    def close(self) -> None:
+        """Called by the server when the response ends, however it ends."""
+        self.pieces.close()
+        self._report(complete=False)
+
+    def _report(self, complete: bool) -> None:
+        if self.reported:
+            return
+        self.reported = True
+        signals.send(signals.export_streamed, self.sender, export=self.export, rows=self.rows, bytes=self.bytes,
+                     duration=time.perf_counter() - self.started, complete=complete)

@@ -197,7 +197,7 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
         db.session.commit()
         if signals.report_failed.receivers:
             signals.send(signals.report_failed, run=run, report=defn.name, error=run.error,
-                         duration=time.monotonic() - clock)
+                         duration=run.duration_ms / 1000)
         if isinstance(exc, Exception):
             raise ReportFailed(run, message) from exc
         raise
@@ -211,7 +211,7 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
     db.session.commit()
     if signals.report_finished.receivers:
         signals.send(signals.report_finished, run=run, report=defn.name, rows=rows, bytes=sink.bytes,
-                     duration=time.monotonic() - clock)
+                     duration=run.duration_ms / 1000)
     return run
 
 
@@ -269,6 +269,10 @@ def fail_stale_runs(now: datetime | None = None) -> list[ReportRun]:
         run.status, run.finished_at = "failed", now
         stale.append(run)
     db.session.commit()
+    if stale and signals.report_failed.receivers:  # a crash is the failure an operator most wants to hear of
+        for run in stale:
+            signals.send(signals.report_failed, run=run, report=run.report, error=run.error,
+                         duration=(now - run.started_at).total_seconds())
     return stale
 
 
