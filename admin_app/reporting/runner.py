@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import signals
-from ..csvsafe import safe_cell
+from ..csvsafe import csv_chunks, safe_cell
 from ..extensions import db
 from ..models import ReportRun
 from ..types import utcnow
@@ -83,6 +83,24 @@ def _chunks(defn: ReportDefinition, ctx: RunContext, size: int) -> Iterator[list
     rows = iter(defn.rows(ctx))  # type: ignore[misc]
     while chunk := list(itertools.islice(rows, size)):
         yield chunk
+
+
+def _write_raw(sink: _HashingFile, defn: ReportDefinition, ctx: RunContext, size: int,
+               progress: Callable[[int], None] | None) -> int:
+    """Formula-safe raw rows straight to CSV, no pandas; returns the number of rows."""
+    rows = 0
+
+    def counted() -> Iterator[Sequence[Sequence[Any]]]:
+        nonlocal rows
+        for chunk in defn.chunks(ctx, size):  # type: ignore[misc]
+            rows += len(chunk)
+            if progress:
+                progress(len(chunk))
+            yield chunk
+
+    for piece in csv_chunks(defn.columns, counted(), text_columns=()):
+        sink.write_text(piece)
+    return rows
 
 
 def _safe(value: Any) -> Any:
@@ -171,14 +189,17 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
         try:
             with read_snapshot() as session:
                 ctx = RunContext(run.period_start, run.period_end, dict(run.params or {}), defn.zone, session)
-                sink.write_text(_csv_text(pd.DataFrame(columns=list(defn.columns)), header=True))
-                for chunk in _chunks(defn, ctx, chunk_size):
-                    # dtype=object: no inference, so a nullable id stays 3 (not 3.0) and times stay aware
-                    frame = pd.DataFrame(chunk, columns=list(defn.columns), dtype=object)
-                    sink.write_text(_csv_text(frame, header=False))
-                    rows += len(chunk)
-                    if progress:
-                        progress(len(chunk))
+                if defn.chunks is not None:
+                    rows = _write_raw(sink, defn, ctx, chunk_size, progress)
+                else:
+                    sink.write_text(_csv_text(pd.DataFrame(columns=list(defn.columns)), header=True))
+                    for chunk in _chunks(defn, ctx, chunk_size):
+                        # dtype=object: no inference, so a nullable id stays 3 (not 3.0) and times stay aware
+                        frame = pd.DataFrame(chunk, columns=list(defn.columns), dtype=object)
+                        sink.write_text(_csv_text(frame, header=False))
+                        rows += len(chunk)
+                        if progress:
+                            progress(len(chunk))
             sink.finish()
         except BaseException:
             sink.abort()
