@@ -43,6 +43,9 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
         app.config["REPORTS_DIR"] = str(Path(app.config["INSTANCE_DIR"]) / "reports")
     check_timezone(app.config["APP_TIMEZONE"])
     check_metrics(app.config)
+    if app.config.get("REPORTS_DATABASE_URL"):  # a Flask-SQLAlchemy bind that only the report runner uses
+        app.config["SQLALCHEMY_BINDS"] = {**(app.config.get("SQLALCHEMY_BINDS") or {}),
+                                          "reports": app.config["REPORTS_DATABASE_URL"]}
     if not app.config.get("SECRET_KEY"):
         if app.config["APP_ENV"] == "production":
             raise ConfigError("SECRET_KEY must be set when APP_ENV=production "

@@ -42,6 +42,8 @@ class Config:
     REPORT_CHUNK_SIZE = 10_000
     REPORT_RUN_TIMEOUT = 6 * 3600  # a 'running' row older than this, from a dead process, is marked failed
     REPORT_CATCH_UP = "run"  # after downtime: 'run' missed periods, or 'mark' them missed
+    REPORTS_DATABASE_URL: str | None = None  # where reports read (a read replica); None: the main database
+    REPORT_STATEMENT_TIMEOUT = 0  # seconds a report's query may run on PostgreSQL; 0: no limit
     METRICS_ENABLED = False  # True: Prometheus metrics from the signals, at /metrics
     METRICS_TOKEN: str | None = None  # bearer token for scrapers; None: admins only
     PROMETHEUS_MULTIPROC_DIR: str | None = None  # shared folder when several processes report metrics
@@ -81,8 +83,14 @@ def from_environment() -> dict[str, Any]:
     names = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "SECRET_KEY": "SECRET_KEY",
              "APP_TIMEZONE": "APP_TIMEZONE", "INSTANCE_DIR": "INSTANCE_DIR", "REPORTS_DIR": "REPORTS_DIR",
              "REPORT_CATCH_UP": "REPORT_CATCH_UP", "METRICS_TOKEN": "METRICS_TOKEN",
+             "REPORTS_DATABASE_URL": "REPORTS_DATABASE_URL",
              "PROMETHEUS_MULTIPROC_DIR": "PROMETHEUS_MULTIPROC_DIR"}
     out: dict[str, Any] = {key: _env(var) for var, key in names.items() if _env(var) is not None}
+    timeout = _env("REPORT_STATEMENT_TIMEOUT")
+    if timeout is not None:
+        if not timeout.isdigit():
+            raise ConfigError(f"REPORT_STATEMENT_TIMEOUT must be a whole number of seconds, not {timeout!r}")
+        out["REPORT_STATEMENT_TIMEOUT"] = int(timeout)
     enabled = _env("METRICS_ENABLED")
     if enabled is not None:
         out["METRICS_ENABLED"] = parse_bool("METRICS_ENABLED", enabled)

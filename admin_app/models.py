@@ -113,6 +113,7 @@ class ReportRun(db.Model):
     path: Mapped[str | None] = mapped_column(String(500), nullable=True)  # relative to REPORTS_DIR
     duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_lag_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # replica lag when the run read
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
 

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
+from admin_app.accounts import create_user
 from admin_app.audit import acting_as
 from admin_app.extensions import db
 from admin_app.models import Item, ReportRun
 from admin_app.reporting import runner
 from admin_app.reporting.definition import ReportDefinition, ReportError
+from admin_app.types import utcnow
 from reports import load_reports
 from tests import factories
 
@@ -270,3 +272,44 @@ def test_recover_keeps_the_temporary_file_of_a_run_still_in_progress(app, report
     assert live_tmp.exists() and not dead_tmp.exists()
     db.session.refresh(dead)
     assert dead.status == "failed"
+
+
+def test_reports_read_from_reports_database_url_and_record_runs_in_the_main_one(app, reports_dir, tmp_path, backend):
+    """REPORTS_DATABASE_URL (a read replica): the report's rows come from there, its run row stays here."""
+    if backend != "sqlite":
+        pytest.skip("a second SQLite file stands in for the replica; the PostgreSQL path is the same code")
+    from admin_app import create_app
+    from admin_app.cli import init_db
+    from tests.conftest import _config
+
+    replica_url = f"sqlite:///{tmp_path / 'replica.db'}"
+    replica = create_app(_config(replica_url))
+    with replica.app_context():
+        init_db()
+        user = create_user("only-on-replica@example.com", "correct-horse-battery", "viewer")
+        assert user.id
+        db.engine.dispose()
+    reader = create_app({**_config(app.config["SQLALCHEMY_DATABASE_URI"]), "REPORTS_DATABASE_URL": replica_url,
+                         "REPORTS_DIR": str(reports_dir)})
+    with reader.app_context():
+        r = runner.run_report(load_reports()["activity"], DAY - timedelta(days=3650), utcnow() + timedelta(days=1))
+        lines = read_csv(reports_dir / r.path)
+        assert [line["label"] for line in lines] == ["only-on-replica@example.com"]
+        assert r.source_lag_ms is None  # not a PostgreSQL standby
+        db.session.remove()
+        db.engines["reports"].dispose()
+        db.engine.dispose()
+    assert db.session.scalars(select(ReportRun.status)).all() == ["succeeded"]
+
+
+def test_report_statement_timeout_fails_the_run_with_the_reason(app, reports_dir, backend):
+    if backend != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    from sqlalchemy import text as sql
+
+    app.config["REPORT_STATEMENT_TIMEOUT"] = 1
+    slow = ReportDefinition(name="slow", title="Slow", description="test", columns=("x",),
+                            query=lambda ctx: select(sql("1 FROM pg_sleep(3)")))
+    with pytest.raises(runner.ReportFailed, match="statement timeout"):
+        runner.run_report(slow, DAY, DAY + timedelta(days=1))
+    assert db.session.scalars(select(ReportRun.status)).all() == ["failed"]

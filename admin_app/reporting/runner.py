@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from .. import signals
@@ -56,17 +56,34 @@ def final_path(defn: ReportDefinition, since: datetime, until: datetime, gzip: b
     return reports_dir() / defn.name / name
 
 
+def reports_engine() -> Engine:
+    """Where reports read: REPORTS_DATABASE_URL (a read replica) if set, else the main database."""
+    return db.engines["reports"] if "reports" in db.engines else db.engine
+
+
 @contextmanager
 def read_snapshot() -> Iterator[Session]:
-    """A session on its own connection inside one read transaction: every query sees one snapshot."""
-    conn: Connection = db.engine.connect()
+    """A session on its own connection inside one read transaction: every query sees one snapshot.
+
+    On PostgreSQL the transaction is read-only, REPORT_STATEMENT_TIMEOUT bounds each statement, and
+    ``session.info["source_lag_s"]`` holds how far behind its primary a replica was (None on a primary).
+    """
+    conn: Connection = reports_engine().connect()
+    lag = None
     try:
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            timeout = int(current_app.config["REPORT_STATEMENT_TIMEOUT"])
+            if timeout > 0:
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {timeout * 1000}")  # an int, not input
+            lag = conn.exec_driver_sql(
+                "SELECT CASE WHEN pg_is_in_recovery() "
+                "THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END").scalar()
         else:
             conn.exec_driver_sql("BEGIN")  # SQLite (WAL): the snapshot is taken at the first read
         with Session(bind=conn) as session:
+            session.info["source_lag_s"] = None if lag is None else float(lag)
             yield session
     finally:
         try:
@@ -187,9 +204,10 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
             sink = _HashingFile(tmp, gzip)
         except OSError as exc:
             raise ReportError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
-        rows = 0
+        rows, lag = 0, None
         try:
             with read_snapshot() as session:
+                lag = session.info["source_lag_s"]
                 ctx = RunContext(run.period_start, run.period_end, dict(run.params or {}), defn.zone, session)
                 if defn.chunks is not None:
                     rows = _write_raw(sink, defn, ctx, chunk_size, progress)
@@ -227,6 +245,7 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
             raise ReportFailed(run, message) from exc
         raise
     run.status, run.rows, run.bytes, run.sha256 = "succeeded", rows, sink.bytes, sink.sha.hexdigest()
+    run.source_lag_ms = None if lag is None else int(lag * 1000)
     try:
         run.path = str(target.relative_to(reports_dir()))
     except ValueError:
