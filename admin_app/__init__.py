@@ -78,6 +78,14 @@ def _instance_secret(instance_dir: Path) -> str:
 
 
 def register_extensions(app: Flask) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # Custom plans always: psycopg prepares a statement after five runs, and PostgreSQL may then switch the
+        # prepared feed query to a generic plan that ignores the actor and the window (5 ms -> 19 ms at 1M items).
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args["options"] = f"{connect_args.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
+        options["connect_args"] = connect_args
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     login_manager.init_app(app)

@@ -38,6 +38,7 @@ class Config:
     # Cost of hashing passwords; tests lower it so fixtures are fast.
     PASSWORD_METHOD = "scrypt"
     EXPORT_CHUNK_SIZE = 1000
+    DASHBOARD_COUNT_CAP = 1000  # the dashboard's counters show "1,000+" beyond this (an exact count on request)
     REPORTS_DIR: str | None = None  # None: INSTANCE_DIR/reports
     REPORT_CHUNK_SIZE = 10_000
     REPORT_RUN_TIMEOUT = 6 * 3600  # a 'running' row older than this, from a dead process, is marked failed

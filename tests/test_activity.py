@@ -3,6 +3,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from admin_app import activity
 from admin_app.activity import ActivityFilter, BadActivityQuery, fetch_page, iter_events
@@ -236,3 +237,25 @@ def test_cursor_round_trips_and_forged_cursor_is_refused(app):
 def test_count_events_counts_each_model_and_action(history):
     counts = activity.count_events(ActivityFilter(models=("item",)))
     assert counts == {("item", "created"): 3, ("item", "updated"): 1, ("item", "deleted"): 1}
+
+
+def test_capped_counts_stop_after_the_cap_and_agree_below_it(history):
+    exact = activity.count_events(ActivityFilter(models=("item",)))
+    assert activity.count_events(ActivityFilter(models=("item",)), cap=10) == exact
+    capped = activity.count_events(ActivityFilter(models=("item",)), cap=2)
+    assert capped == {("item", "created"): 3, ("item", "updated"): 1, ("item", "deleted"): 1}  # 3 = "more than 2"
+    assert activity.count_events(ActivityFilter(models=("item",), since=datetime(2026, 1, 13, tzinfo=UTC)),
+                                 cap=0) == {("item", "created"): 1, ("item", "updated"): 1, ("item", "deleted"): 1}
+
+
+def test_dashboard_shows_capped_counts_with_a_plus_and_counts_exactly_on_request(app, admin_client):
+    from admin_app.models import User
+
+    app.config["DASHBOARD_COUNT_CAP"] = 2
+    owner = db.session.scalars(select(User)).first()
+    bl = factories.bucketlist(owner)
+    factories.bulk_items(bl, 5, datetime.now(UTC))
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert ">2+</a>" in page and "count exactly" in page
+    exact = admin_client.get("/admin/?exact=1").get_data(as_text=True)
+    assert ">5</a>" in exact and "count exactly" not in exact

@@ -136,3 +136,11 @@ def test_feed_partial_indexes_exist_with_their_conditions_on_both_databases(app,
             assert where is not None, (table, column)
             normalised = str(where).replace("(", "").replace(")", "").lower()
             assert condition.lower() in normalised, (table, column, where)
+
+
+def test_postgresql_connections_always_plan_for_the_actual_filter_values(app, backend):
+    """A generic plan for a prepared feed query ignored the actor filter (5 -> 19 ms at 1M items)."""
+    if backend != "postgresql":
+        pytest.skip("plan_cache_mode is PostgreSQL's")
+    assert db.session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+    assert "lock_timeout" in str(app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"])  # kept

@@ -38,13 +38,17 @@ class DashboardView(SecureViewMixin, AdminIndexView):
         today = start_of_day(now.astimezone(zone).date(), zone)
         week = now - timedelta(days=7)
         latest = activity.fetch_page(activity.ActivityFilter(), limit=20)
-        counts_today = activity.count_events(activity.ActivityFilter(since=today))
-        counts_week = activity.count_events(activity.ActivityFilter(since=week))
+        # Counts stop at DASHBOARD_COUNT_CAP so the page costs the same on a busy day; ?exact=1 counts everything.
+        cap = None if request.args.get("exact") == "1" else current_app.config["DASHBOARD_COUNT_CAP"]
+        counts_today = activity.count_events(activity.ActivityFilter(since=today), cap=cap)
+        counts_week = activity.count_events(activity.ActivityFilter(since=week), cap=cap)
         return self.render(
             "admin/dashboard.html",
             events=latest.events,
             counts_today=counts_today,
             counts_week=counts_week,
+            cap=cap,
+            capped=cap is not None and any(n > cap for n in (*counts_today.values(), *counts_week.values())),
             models=list(activity.model_registry()),
             actions=activity.ACTIONS,
             today_since=today.isoformat(),
