@@ -327,7 +327,7 @@ def _page_select(branches: tuple[tuple[str, str], ...], since: bool, until: bool
                          actor_id=0 if actor == "id" else None, system_actor=actor == "system")
     at_cursor = Cursor(_EPOCH, cursor[0], 0, cursor[1]) if cursor else None
     ranks = {name: i for i, name in enumerate(sorted({n for n, _ in branches}))}  # model names sort as in Python
-    limit = bindparam("limit")
+    limit = bindparam("limit", type_=Integer)
     parts = [select(_branch_select(n, registry[n], a, flt, at_cursor, limit, bound=True, model_rank=ranks[n])
                     .subquery()) for n, a in branches]
     merged = union_all(*parts).subquery("events")
