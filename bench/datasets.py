@@ -67,11 +67,12 @@ def app_env(url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def pg_unreachable() -> str | None:
+def pg_unreachable(admin_url: str = PG_ADMIN_URL) -> str | None:
+    """None if the PostgreSQL server answers, else the first line of the error (shared by every bench script)."""
     from sqlalchemy import create_engine
 
     try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        engine = create_engine(admin_url, connect_args={"connect_timeout": 3})
         with engine.connect():
             pass
         engine.dispose()

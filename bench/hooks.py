@@ -79,6 +79,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, create_engine, func, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship  # noqa: E402
 
 from admin_app import activity, create_app, signals  # noqa: E402
+from datasets import pg_unreachable  # noqa: E402  (bench/, the script's own folder)
 from admin_app.audit import acting_as, current_actor_id  # noqa: E402
 from admin_app.extensions import db  # noqa: E402
 from admin_app.metrics import Metrics  # noqa: E402
@@ -158,18 +159,6 @@ def sqlite_database() -> Iterator[str]:
     """A temporary file database, removed (with its WAL files) afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-hooks-") as tmp:
         yield f"sqlite:///{Path(tmp) / 'bench.db'}"
-
-
-def pg_unreachable(admin_url: str) -> str | None:
-    """None if the server answers, else the first line of the error."""
-    try:
-        engine = create_engine(admin_url, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return str(exc).strip().splitlines()[0]
 
 
 @contextmanager
