@@ -374,10 +374,11 @@ def _fetch_page(flt: ActivityFilter, limit: int, cursor: Cursor | None, session:
 
 
 def iter_events(flt: ActivityFilter, chunk_size: int = 1000, session: Session | None = None) -> Iterator[Event]:
-    """Every event matching ``flt``, newest first, in one pass with flat memory.
+    """Every event matching ``flt`` as Event objects, newest first, in one pass with flat memory.
 
-    One streamed, index-ordered cursor per (model, action) branch, merged in the feed's
-    total order: each row is read once (paging by keyset would re-read every branch per page).
+    For code that wants events (a custom report's ``rows=``); CSV goes through iter_event_rows,
+    which yields the same rows in the same order, several times faster, and is tested against this.
+    One streamed, index-ordered cursor per (model, action) branch, merged in the feed's total order.
     """
     from .models import User
 
