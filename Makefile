@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PG_VERSION_DIR := $(firstword $(wildcard /etc/postgresql/*))
 
-.PHONY: run setup test test-sqlite bench clean
+.PHONY: run setup test test-sqlite bench bench-tools pg-up clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 2; }
@@ -27,31 +27,33 @@ run: $(VENV)/.installed
 	$(PY) manage.py run --host $(HOST) --port $(PORT)
 
 # Starts the local PostgreSQL cluster if it is installed but down; tests decide whether to skip.
-test: $(VENV)/.installed-dev
+pg-up:
 	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
 	  if [ -n "$(PG_VERSION_DIR)" ] && command -v pg_ctlcluster >/dev/null 2>&1; then \
 	    echo "starting PostgreSQL..."; pg_ctlcluster --skip-systemctl-redirect $(notdir $(PG_VERSION_DIR)) main start || true; \
 	  fi; fi
+
+# wrk and sqlite3 (Debian packages) for the benchmark suite and its smoke test; installed if missing and we are
+# root, otherwise named (the smoke test then skips, saying why).
+bench-tools:
+	@missing=""; for t in wrk sqlite3; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing..."; \
+	    apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing; } || true; \
+	  else echo "note: install$$missing (sudo apt-get install -y$$missing) for the benchmark suite"; fi; fi
+
+test: $(VENV)/.installed-dev pg-up bench-tools
 	$(PY) -m pytest -n 2 -rs
 
 test-sqlite: $(VENV)/.installed-dev
 	$(PY) -m pytest -n 2 -rs -m "not postgresql"
 
-# The benchmark suite (bench/suite.py; figures in docs/PERFORMANCE.md). Needs wrk and sqlite3 (Debian packages,
-# installed here if missing and we are root) and PostgreSQL on 127.0.0.1:5432 (started like `make test` does).
-# Seeded databases are cached in bench/.data/ and admin_app_bench_<N>; results go to bench/results.json.
-# Options: make bench BENCH_ARGS="--sizes 100000,1000000 --db sqlite" (see .venv/bin/python bench/suite.py --help).
+# The benchmark suite (bench/suite.py; figures in docs/PERFORMANCE.md): needs wrk, sqlite3 and PostgreSQL on
+# 127.0.0.1:5432. Seeded databases are cached in bench/.data/ and admin_app_bench_<N>; results go to
+# bench/results.json. Options: make bench BENCH_ARGS="--sizes 100000,1000000 --db sqlite" (bench/suite.py --help).
 BENCH_ARGS ?=
-bench: $(VENV)/.installed-dev
-	@missing=""; for t in wrk sqlite3; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing..."; \
-	    apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing; }; \
-	  else echo "error: install$$missing (sudo apt-get install -y$$missing)"; exit 2; fi; fi
-	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
-	  if [ -n "$(PG_VERSION_DIR)" ] && command -v pg_ctlcluster >/dev/null 2>&1; then \
-	    echo "starting PostgreSQL..."; pg_ctlcluster --skip-systemctl-redirect $(notdir $(PG_VERSION_DIR)) main start || true; \
-	  fi; fi
+bench: $(VENV)/.installed-dev pg-up bench-tools
+	@for t in wrk sqlite3; do command -v $$t >/dev/null 2>&1 || { echo "error: $$t is missing (apt-get install -y $$t)"; exit 2; }; done
 	$(PY) bench/suite.py $(BENCH_ARGS)
 
 clean:
