@@ -38,13 +38,14 @@ from .audit import AuditMixin, audited_models
 from .csvsafe import SUSPECT, safe_cell
 from .extensions import db
 from .timefmt import parse_datetime
+from .types import UTC
 
 ACTIONS: tuple[str, ...] = ("created", "updated", "deleted")
 _ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 SYSTEM_ACTOR = "system"
-_EPOCH = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))  # a placeholder value while a statement is built
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a placeholder value while a statement is built
 
 
 class BadActivityQuery(ValueError):
@@ -462,7 +463,7 @@ def _SQLITE_ISO(at: Any) -> Any:
 
 def _aware_at_text(value: datetime) -> str:
     if value.utcoffset():
-        value = value.astimezone(ZoneInfo("UTC"))
+        value = value.astimezone(UTC)
     return value.isoformat()
 
 

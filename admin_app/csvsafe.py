@@ -55,12 +55,12 @@ def chunked(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[
 
 
 def csv_chunks(header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]],
-               text_columns: Sequence[int] | None = None) -> Iterator[str]:
-    """Yield RFC 4180 CSV text (CRLF line ends): the header, then one piece per chunk of rows.
+               guarded: bool = False) -> Iterator[str]:
+    """Yield RFC 4180 CSV text (CRLF line ends): the header with the first chunk, then one piece per chunk.
 
-    Every cell goes through safe_cell, unless ``text_columns`` names the only columns that can hold free
-    text (the others being numbers, ISO times or fixed words): then only those are guarded, with
-    safe_text, which is what lets an export keep up with the database. Memory holds one chunk.
+    Every cell goes through safe_cell, unless ``guarded`` says the rows are formula-safe already
+    (activity.iter_event_rows guards its two free-text columns as it reads them), which is what
+    lets an export keep up with the database. Memory holds one chunk.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
@@ -71,17 +71,7 @@ def csv_chunks(header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]],
             buf.seek(0)
             buf.truncate(0)
         first = False
-        if text_columns is None:
-            writer.writerows([[safe_cell(v) for v in row] for row in chunk])
-        elif not text_columns:  # guarded already, by whoever made the rows
-            writer.writerows(chunk)
-        else:
-            rows = [list(row) for row in chunk]
-            for i in text_columns:
-                for row in rows:
-                    if (value := row[i]) and value.startswith(SUSPECT):
-                        row[i] = safe_cell(value)
-            writer.writerows(rows)
+        writer.writerows(chunk if guarded else [[safe_cell(v) for v in row] for row in chunk])
         yield buf.getvalue()
     if first:
         yield buf.getvalue()

@@ -107,4 +107,4 @@ class ActivityView(SecureViewMixin, BaseView):
         chunks = activity.iter_event_rows(flt, chunk_size=current_app.config["EXPORT_CHUNK_SIZE"])
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         return csv_response(f"activity_{stamp}.csv", activity.EVENT_COLUMNS, chunks, export="activity",
-                            text_columns=())
+                            guarded=True)

@@ -12,13 +12,13 @@ from ..csvsafe import csv_chunks
 
 
 def csv_response(filename: str, header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]], export: str,
-                 text_columns: Sequence[int] | None = None) -> Response:
+                 guarded: bool = False) -> Response:
     """An attachment streamed chunk by chunk (flat memory), formula-safe, observed by ``export-streamed``.
 
-    ``text_columns``: see csv_chunks (None guards every cell).
+    ``guarded``: the rows are formula-safe already (see csv_chunks); otherwise every cell is guarded.
     """
-    observed = _ObservedCSV(header, chunks, export, text_columns) if signals.export_streamed.receivers else None
-    response = Response(stream_with_context(observed or csv_chunks(header, chunks, text_columns)),
+    observed = _ObservedCSV(header, chunks, export, guarded) if signals.export_streamed.receivers else None
+    response = Response(stream_with_context(observed or csv_chunks(header, chunks, guarded)),
                         mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"})
     if observed is not None:
         # stream_with_context does not close an iterator it never started; the response's close always runs.
@@ -34,10 +34,10 @@ class _ObservedCSV:
     """
 
     def __init__(self, header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]], export: str,
-                 text_columns: Sequence[int] | None) -> None:
+                 guarded: bool) -> None:
         self.sender, self.started = signals.app_sender(), time.perf_counter()
         self.export, self.rows, self.bytes, self.reported = export, 0, 0, False
-        self.pieces = csv_chunks(header, self._counting(chunks), text_columns)
+        self.pieces = csv_chunks(header, self._counting(chunks), guarded)
 
     def _counting(self, chunks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[Sequence[Sequence[Any]]]:
         for chunk in chunks:

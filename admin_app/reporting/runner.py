@@ -117,7 +117,7 @@ def _write_raw(sink: _HashingFile, defn: ReportDefinition, ctx: RunContext, size
                 progress(len(chunk))
             yield chunk
 
-    for piece in csv_chunks(defn.columns, counted(), text_columns=()):
+    for piece in csv_chunks(defn.columns, counted(), guarded=True):
         sink.write_text(piece)
     return rows
 
