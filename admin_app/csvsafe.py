@@ -6,8 +6,9 @@ import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Union
 
 from .types import UTC
 
@@ -45,6 +46,8 @@ def safe_cell(value: Any) -> Any:
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")  # every str.isspace() character
 SUSPECT: tuple[str, ...] = tuple(dict.fromkeys(FORMULA_TRIGGERS + tuple(WHITESPACE)))
+# Text that a CSV writer would quote, or that safe_cell might change: anything else is written as it is.
+NOT_PLAIN = re.compile('[,"\r\n]|^[' + re.escape("".join(SUSPECT)) + "]")
 
 
 def chunked(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
@@ -54,13 +57,28 @@ def chunked(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[
         yield chunk
 
 
-def csv_chunks(header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]],
-               guarded: bool = False) -> Iterator[str]:
+@dataclass(frozen=True)
+class CSVText:
+    """Rows the database side has already rendered as formula-safe RFC 4180 text (CRLF ends, no header).
+
+    ``len()`` is the number of rows, so code that counts a chunk's rows counts these alike.
+    """
+
+    text: str
+    rows: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+Chunk = Union[Sequence[Sequence[Any]], CSVText]  # rows, or text a database-side writer rendered
+
+
+def csv_chunks(header: Sequence[str], chunks: Iterable[Chunk]) -> Iterator[str]:
     """Yield RFC 4180 CSV text (CRLF line ends): the header with the first chunk, then one piece per chunk.
 
-    Every cell goes through safe_cell, unless ``guarded`` says the rows are formula-safe already
-    (activity.iter_event_rows guards its two free-text columns as it reads them), which is what
-    lets an export keep up with the database. Memory holds one chunk.
+    A chunk is a list of rows, every cell of which goes through safe_cell, or a CSVText rendered
+    already (activity.iter_event_csv: what lets an export keep up with the database). Memory holds one chunk.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
@@ -71,10 +89,25 @@ def csv_chunks(header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]],
             buf.seek(0)
             buf.truncate(0)
         first = False
-        writer.writerows(chunk if guarded else [[safe_cell(v) for v in row] for row in chunk])
+        if isinstance(chunk, CSVText):
+            buf.write(chunk.text)
+        else:
+            writer.writerows([[safe_cell(v) for v in row] for row in chunk])
         yield buf.getvalue()
     if first:
         yield buf.getvalue()
+
+
+def csv_cell(value: Any) -> str:
+    """One formula-safe cell as a CSV writer writes it (quoted where needed), for text built by hand."""
+    return csv_row((value, ""))[:-3]  # a second, empty cell: a lone empty field would be written as ""
+
+
+def csv_row(values: Sequence[Any]) -> str:
+    """One formula-safe CSV line with its CRLF: for the rare row a fast writer hands back to Python."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow([safe_cell(v) for v in values])
+    return buf.getvalue()
 
 
 def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]], chunk_rows: int = 1000) -> Iterator[str]:

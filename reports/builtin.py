@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from admin_app import activity
+from admin_app.csvsafe import CSVText
 from admin_app.models import Item, User
 from admin_app.reporting.definition import Param, ReportDefinition, RunContext
 
@@ -22,9 +23,9 @@ def _filter(ctx: RunContext) -> activity.ActivityFilter:
     return activity.ActivityFilter(since=ctx.since, until=ctx.until, models=models, actions=actions)
 
 
-def activity_chunks(ctx: RunContext, size: int) -> Iterator[list[tuple[Any, ...]]]:
+def activity_chunks(ctx: RunContext, size: int) -> Iterator[CSVText]:
     """Every event in the window, newest first: the admin export's fast path of the same query layer."""
-    return activity.iter_event_rows(_filter(ctx), chunk_size=size, session=ctx.session)
+    return activity.iter_event_csv(_filter(ctx), chunk_size=size, session=ctx.session)
 
 
 def daily_rows(ctx: RunContext) -> Iterator[Sequence[Any]]:

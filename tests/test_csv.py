@@ -11,12 +11,12 @@ import pytest
 
 from tests import factories
 from flask import request_finished
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from admin_app import activity
 from admin_app.activity import ACTIONS
 from admin_app.audit import acting_as
-from admin_app.csvsafe import csv_lines, safe_cell
+from admin_app.csvsafe import FORMULA_TRIGGERS, SUSPECT, WHITESPACE, chunked, csv_chunks, csv_lines, safe_cell
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item
 from admin_app.types import UTC
@@ -229,7 +229,7 @@ def test_activity_export_streams_every_event_once_newest_first(app, viewer_clien
 
     # The order of things on the server: events read from the database, the view returning, body chunks leaving.
     log: list[tuple[str, int]] = []
-    real_iter = activity.iter_event_rows
+    real_iter = activity.iter_event_csv
     sizes: list[int] = []
 
     def counting_iter(flt, chunk_size=5000, session=None):
@@ -258,7 +258,7 @@ def test_activity_export_streams_every_event_once_newest_first(app, viewer_clien
     def on_finished(sender, response, **extra):
         flask_responses.append(response)
 
-    monkeypatch.setattr(activity, "iter_event_rows", counting_iter)
+    monkeypatch.setattr(activity, "iter_event_csv", counting_iter)
     monkeypatch.setattr(app, "wsgi_app", recording_wsgi)
     with request_finished.connected_to(on_finished, app):
         r = viewer_client.get("/admin/activity/export.csv", buffered=True)
@@ -335,31 +335,67 @@ def test_suspect_prefixes_cover_every_trigger_and_every_whitespace_character():
     assert set(SUSPECT) == spaces | set(FORMULA_TRIGGERS)
 
 
-def test_event_rows_equal_the_feed_events_with_iso_times_and_guarded_text(app, make_user):
+# Free text a CSV writer must quote, or the formula guard must see: every suspect first character
+# (each trigger and each whitespace character), numbers (left alone, Unicode digits included), line breaks.
+NASTY_LABELS = [ch + "x" for ch in SUSPECT] + [ch + "=x" for ch in WHITESPACE] + [
+    "-12", "+3.5e2", "-\u0663", "a,b", 'say "hi"', "two\nlines", "cr\rhere", "crlf\r\nend", "\\.", "tab\tinside",
+    "", "emoji \U0001F600", "caf\u00e9", "plain", "=1,2", ' "=q"', "\ufeff=bom", "x" * 200]
+
+
+def test_event_csv_is_byte_for_byte_what_csv_chunks_writes_for_the_feed_events(app, make_user):
     evil = make_user("=cmd@example.com", "admin")
+    quoted = make_user('"q,uote"@example.com', "admin")
+    base = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
     with acting_as(evil.id):
         bl = Bucketlist(title="+SUM(1)", owner=evil)
         db.session.add(bl)
         db.session.commit()
-        whole = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)  # no microseconds: isoformat drops them
-        for title in ["plain", " =spaced", "-12", "\u3000@x", "ok"]:
-            it = Item(title=title, bucketlist=bl, created_at=whole, updated_at=whole)  # equal timestamps
-            db.session.add(it)
-        db.session.commit()
-        it.title = "edited"
+    for i, title in enumerate(NASTY_LABELS):
+        # whole seconds (isoformat drops the fraction), 0.1 s (it keeps all six digits), and equal timestamps
+        at = base + timedelta(microseconds=(0, 100000, 123456)[i % 3]) + timedelta(seconds=i // 2)
+        with acting_as((evil.id, quoted.id, None)[i % 3]):
+            db.session.add(Item(title=title, bucketlist=bl, created_at=at, updated_at=at))
+    db.session.commit()
+    it = db.session.scalars(select(Item).where(Item.title == "plain")).one()
+    with acting_as(quoted.id):
+        it.title = "edited, \"quoted\""
         db.session.commit()
         it.soft_delete()
         db.session.commit()
-    for flt in (activity.ActivityFilter(), activity.ActivityFilter(models=("item",), actions=("created",)),
-                activity.ActivityFilter(since=whole, actor_id=evil.id)):
-        expected = [(e.at.isoformat(), e.model, e.id, e.action, e.actor_id, safe_cell(e.actor_email),
-                     safe_cell(e.label)) for e in activity.iter_events(flt)]
-        got = [row for chunk in activity.iter_event_rows(flt, chunk_size=2) for row in chunk]
 
-        def blank(row):
-            return tuple("" if v is None else v for v in row)
+    filters = (activity.ActivityFilter(), activity.ActivityFilter(models=("item",), actions=("created",)),
+               activity.ActivityFilter(since=base, actor_id=evil.id), activity.ActivityFilter(system_actor=True),
+               activity.ActivityFilter(until=base))
+    for flt in filters:
+        events = [(e.at.isoformat(), e.model, e.id, e.action, e.actor_id, e.actor_email, e.label)
+                  for e in activity.iter_events(flt)]
+        expected = "".join(csv_chunks(activity.EVENT_COLUMNS, chunked(events, 3)))  # every cell through safe_cell
+        pieces = list(activity.iter_event_csv(flt, chunk_size=4))
+        got = "".join(csv_chunks(activity.EVENT_COLUMNS, pieces))
+        assert got == expected, flt
+        assert [len(p) for p in pieces] == [min(4, len(events) - i) for i in range(0, len(events), 4)]
+    rows = parse(got)
+    assert len(parse(expected)) == len(events) + 1
+    everything = parse("".join(csv_chunks(activity.EVENT_COLUMNS, activity.iter_event_csv(filters[0]))))
+    assert_no_formula_cells(everything)
+    labels = {row[6] for row in everything[1:]}
+    assert {"'" + ch + "=x" for ch in WHITESPACE} <= labels and {"'" + ch + "x" for ch in FORMULA_TRIGGERS} <= labels
+    assert {"-12", "+3.5e2", "-\u0663", "two\nlines"} <= labels
+    assert any(row[0] == "2026-03-02T10:00:00+00:00" for row in everything)
+    assert any(row[0] == "2026-03-02T10:00:00.100000+00:00" for row in everything)
+    assert rows[0] == HEADER
 
-        assert [blank(r) for r in got] == [blank(r) for r in expected]
-        assert len(got) > 0
-    assert any(row[0].endswith("T10:00:00+00:00") for chunk in activity.iter_event_rows(activity.ActivityFilter())
-               for row in chunk)
+
+def test_event_csv_stopped_early_leaves_the_session_usable(app, make_user):
+    owner = make_user("owner@example.com", "admin")
+    with acting_as(owner.id):
+        bl = Bucketlist(title="list", owner=owner)
+        db.session.add(bl)
+        db.session.add_all([Item(title=f"item {i}", bucketlist=bl) for i in range(50)])
+        db.session.commit()
+    pieces = activity.iter_event_csv(activity.ActivityFilter(), chunk_size=5)
+    first = next(pieces)
+    assert len(first) == 5 and first.text.count("\r\n") == 5
+    pieces.close()  # a client that went away: PostgreSQL's COPY is cancelled, SQLite's cursor closed
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Item)) == 50

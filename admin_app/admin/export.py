@@ -3,22 +3,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 from flask import Response, stream_with_context
 
 from .. import signals
-from ..csvsafe import csv_chunks
+from ..csvsafe import Chunk, csv_chunks
 
 
-def csv_response(filename: str, header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]], export: str,
-                 guarded: bool = False) -> Response:
+def csv_response(filename: str, header: Sequence[str], chunks: Iterable[Chunk], export: str) -> Response:
     """An attachment streamed chunk by chunk (flat memory), formula-safe, observed by ``export-streamed``.
 
-    ``guarded``: the rows are formula-safe already (see csv_chunks); otherwise every cell is guarded.
+    A chunk is a list of rows (every cell guarded on the way out) or CSVText rendered already (see csv_chunks).
     """
-    observed = _ObservedCSV(header, chunks, export, guarded) if signals.export_streamed.receivers else None
-    response = Response(stream_with_context(observed or csv_chunks(header, chunks, guarded)),
+    observed = _ObservedCSV(header, chunks, export) if signals.export_streamed.receivers else None
+    response = Response(stream_with_context(observed or csv_chunks(header, chunks)),
                         mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"})
     if observed is not None:
         # stream_with_context does not close an iterator it never started; the response's close always runs.
@@ -33,13 +31,12 @@ class _ObservedCSV:
     its first chunk never runs its ``finally`` (a HEAD request, a client gone at once).
     """
 
-    def __init__(self, header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]], export: str,
-                 guarded: bool) -> None:
+    def __init__(self, header: Sequence[str], chunks: Iterable[Chunk], export: str) -> None:
         self.sender, self.started = signals.app_sender(), time.perf_counter()
         self.export, self.rows, self.bytes, self.reported = export, 0, 0, False
-        self.pieces = csv_chunks(header, self._counting(chunks), guarded)
+        self.pieces = csv_chunks(header, self._counting(chunks))
 
-    def _counting(self, chunks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[Sequence[Sequence[Any]]]:
+    def _counting(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
         for chunk in chunks:
             self.rows += len(chunk)
             yield chunk

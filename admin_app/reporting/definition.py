@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
+from ..csvsafe import Chunk
+
 
 class ReportError(ValueError):
     """A report cannot be run as asked; the message says what to fix."""
@@ -52,8 +54,8 @@ class ReportDefinition:
     """A named report. Give exactly one of ``query`` (a select() with bound parameters), ``rows``, or ``chunks``.
 
     ``query`` and ``rows`` go through pandas a chunk at a time and every cell through the formula guard.
-    ``chunks`` is for raw rows that need no shaping: it yields lists of rows that are formula-safe
-    already, written straight to CSV, as fast as the database reads (the ``activity`` report).
+    ``chunks`` is for raw rows that need no shaping: it yields lists of rows (each cell through the formula
+    guard) or csvsafe.CSVText rendered already, written straight to CSV without pandas (the ``activity`` report).
     """
 
     name: str
@@ -62,7 +64,7 @@ class ReportDefinition:
     columns: tuple[str, ...]
     query: Callable[[RunContext], Executable] | None = None
     rows: Callable[[RunContext], Iterable[Sequence[Any]]] | None = None
-    chunks: Callable[[RunContext, int], Iterable[Sequence[Sequence[Any]]]] | None = None
+    chunks: Callable[[RunContext, int], Iterable[Chunk]] | None = None
     params: tuple[Param, ...] = ()
     schedule: str | None = None  # cron expression, evaluated in ``timezone``
     timezone: str = "UTC"

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from .. import signals
-from ..csvsafe import csv_chunks, safe_cell
+from ..csvsafe import Chunk, csv_chunks, safe_cell
 from ..extensions import db
 from ..models import ReportRun
 from ..types import utcnow
@@ -106,10 +106,10 @@ def _chunks(defn: ReportDefinition, ctx: RunContext, size: int) -> Iterator[list
 
 def _write_raw(sink: _HashingFile, defn: ReportDefinition, ctx: RunContext, size: int,
                progress: Callable[[int], None] | None) -> int:
-    """Formula-safe raw rows straight to CSV, no pandas; returns the number of rows."""
+    """Rows (each cell through the formula guard) or rendered CSVText straight to CSV, no pandas; returns the row count."""
     rows = 0
 
-    def counted() -> Iterator[Sequence[Sequence[Any]]]:
+    def counted() -> Iterator[Chunk]:
         nonlocal rows
         for chunk in defn.chunks(ctx, size):  # type: ignore[misc]
             rows += len(chunk)
@@ -117,7 +117,7 @@ def _write_raw(sink: _HashingFile, defn: ReportDefinition, ctx: RunContext, size
                 progress(len(chunk))
             yield chunk
 
-    for piece in csv_chunks(defn.columns, counted(), guarded=True):
+    for piece in csv_chunks(defn.columns, counted()):
         sink.write_text(piece)
     return rows
 
