@@ -97,6 +97,10 @@ class AuditMixin:
             Index(f"ix_{t}_created_by_at_id", "created_by_id", "created_at", "id"),
             Index(f"ix_{t}_updated_by_at_id", "updated_by_id", "updated_at", "id",
                   sqlite_where=updated, postgresql_where=updated),
+            # The deleted branch's actor is updated_by too, but the partial index above cannot serve it (a delete
+            # sets updated_at = deleted_at): without this one it walked every deleted row (7 ms at 100k items).
+            Index(f"ix_{t}_deleted_by_at_id", "updated_by_id", "deleted_at", "id",
+                  sqlite_where=deleted, postgresql_where=deleted),
         )
 
     def soft_delete(self) -> None:

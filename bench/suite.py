@@ -564,10 +564,11 @@ def free_port() -> int:
 class Server:
     """gunicorn (2 workers) with the app on 127.0.0.1, or waitress via manage.py run when gunicorn is missing."""
 
-    def __init__(self, ds: datasets.Dataset, data_dir: Path, work: Path) -> None:
+    def __init__(self, ds: datasets.Dataset, data_dir: Path, work: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log_path = work / "server.log"
-        env = datasets.app_env(ds.url, data_dir)
+        env = {**datasets.app_env(ds.url, data_dir), **(extra_env or {})}
         gunicorn = Path(PY).parent / "gunicorn"
         if gunicorn.exists():
             self.kind = "gunicorn 2 workers (gthread, 4 threads each)"
