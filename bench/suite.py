@@ -944,18 +944,21 @@ def bench_one(db: str, items: int, args: argparse.Namespace) -> dict[str, Any]:
     run.update(inprocess(ds, args.data_dir, args))
     log(f"  in-process figures: {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
-    r = run_measured([PY, __file__, "--child", "naive-feed", ds.url, str(args.data_dir), str(args.naive_repeat)],
-                     datasets.app_env(ds.url, args.data_dir))
-    try:
-        run["feed"]["naive_pandas"] = {**child_json(r), "peak_rss_mb": r["peak_rss_mb"]}
-    except RuntimeError as exc:
-        run["feed"]["naive_pandas"] = {"failed": str(exc)}
-        run["errors"].append(f"naive feed: {exc}")
-    log(f"  naive pandas feed: {time.perf_counter() - t0:.1f} s")
+    if "naive" in args.section_list:
+        r = run_measured([PY, __file__, "--child", "naive-feed", ds.url, str(args.data_dir), str(args.naive_repeat)],
+                         datasets.app_env(ds.url, args.data_dir))
+        try:
+            run["feed"]["naive_pandas"] = {**child_json(r), "peak_rss_mb": r["peak_rss_mb"]}
+        except RuntimeError as exc:
+            run["feed"]["naive_pandas"] = {"failed": str(exc)}
+            run["errors"].append(f"naive feed: {exc}")
+        log(f"  naive pandas feed: {time.perf_counter() - t0:.1f} s")
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
         work = Path(tmp)
         for section, fn in (("csv", lambda: csv_section(ds, args.data_dir, run["events"], run["params"], args, work)),
                             ("load", lambda: load_section(ds, args.data_dir, args, work))):
+            if section not in args.section_list:
+                continue
             t0 = time.perf_counter()
             try:
                 run[section] = fn()
@@ -984,12 +987,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=datasets.DEFAULT_DATA_DIR)
     parser.add_argument("--reseed", action="store_true", help="seed again even when a cached database exists")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--sections", default="naive,csv,load",
+                        help="besides the in-process figures (always measured): naive, csv, load (comma-separated)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny run for the smoke test: sizes 2000, repeat 3, load 2 s, naive once")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeat, args.load_seconds, args.naive_repeat, args.budget = "2000", 3, 2, 1, 5.0
     args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    args.section_list = [s.strip() for s in args.sections.split(",") if s.strip()]
+    if unknown := set(args.section_list) - {"naive", "csv", "load"}:
+        parser.error(f"unknown section {sorted(unknown)[0]!r} (sections: naive, csv, load)")
     return args
 
 

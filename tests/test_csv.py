@@ -399,3 +399,27 @@ def test_event_csv_stopped_early_leaves_the_session_usable(app, make_user):
     pieces.close()  # a client that went away: PostgreSQL's COPY is cancelled, SQLite's cursor closed
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Item)) == 50
+
+
+def test_copy_rows_reads_every_row_and_raises_the_servers_error_typed(app, backend):
+    """activity._copy_rows takes buffered COPY rows straight from libpq: the end of the data, the statement's
+    result and a failure after some rows (here a division by zero at row 10) must come out as psycopg's would."""
+    if backend != "postgresql":
+        pytest.skip("COPY .. TO STDOUT is PostgreSQL's")
+    import psycopg
+
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy("COPY (SELECT g, repeat('x', g) FROM generate_series(1, 5000) g) "
+                                             "TO STDOUT WITH (FORMAT csv)") as copy:
+        rows = [bytes(r) for r in activity._copy_rows(copy)]
+    assert len(rows) == 5000 and rows[0] == b"1,x\n" and rows[-1].startswith(b"5000,xxx")
+    assert db.session.scalar(select(func.count()).select_from(Item)) == 0  # the connection is usable afterwards
+
+    got: list[bytes] = []
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        with raw.cursor() as cursor, cursor.copy("COPY (SELECT 1 / (10 - g) FROM generate_series(1, 20) g) "
+                                                 "TO STDOUT WITH (FORMAT csv)") as copy:
+            got.extend(bytes(r) for r in activity._copy_rows(copy))
+    assert len(got) == 9
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Item)) == 0
