@@ -33,10 +33,10 @@ pg-up:
 	    echo "starting PostgreSQL..."; pg_ctlcluster --skip-systemctl-redirect $(notdir $(PG_VERSION_DIR)) main start || true; \
 	  fi; fi
 
-# wrk and sqlite3 (Debian packages) for the benchmark suite and its smoke test; installed if missing and we are
-# root, otherwise named (the smoke test then skips, saying why).
+# wrk, sqlite3 and sqlmap (Debian packages) for the benchmark suite, the SQL injection scan and their smoke tests;
+# installed if missing and we are root, otherwise named (the smoke tests then skip, saying why).
 bench-tools:
-	@missing=""; for t in wrk sqlite3; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for t in wrk sqlite3 sqlmap; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing..."; \
 	    apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing; } || true; \

@@ -9,7 +9,8 @@ from typing import Any
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from .config import BASE_DIR, Config, ConfigError, check_metrics, check_timezone, config_from_env, from_environment
+from .config import (BASE_DIR, Config, ConfigError, check_debug, check_metrics, check_rate_limits, check_timezone,
+                     config_from_env, from_environment)
 from .extensions import csrf, db, login_manager, migrate
 
 __all__ = ["create_app", "ConfigError"]
@@ -51,8 +52,8 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
             raise ConfigError("SECRET_KEY must be set when APP_ENV=production "
                               "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
         app.config["SECRET_KEY"] = _instance_secret(Path(app.config["INSTANCE_DIR"]))
-    if app.config["APP_ENV"] == "production":
-        app.config["DEBUG"] = False
+    check_debug(app.config)  # production refuses debug mode (FLASK_DEBUG, DEBUG) rather than start with it
+    check_rate_limits(app.config)
 
 
 def _instance_secret(instance_dir: Path) -> str:
@@ -105,14 +106,17 @@ def register_blueprints(app: Flask) -> None:
     from .metrics import init_metrics
 
     app.register_blueprint(auth.bp)
+    auth.init_rate_limits(app)
     init_admin(app)
     init_metrics(app)
 
 
 def register_security(app: Flask) -> None:
-    @app.before_request
     def _nonce() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
+
+    # First of all hooks: CSRFProtect's runs before ours, and a request it refuses used to get "'nonce-'" (invalid).
+    app.before_request_funcs.setdefault(None, []).insert(0, _nonce)
 
     @app.before_request
     def _refuse_nul() -> Any:
@@ -125,7 +129,7 @@ def register_security(app: Flask) -> None:
 
     @app.after_request
     def _headers(response: Any) -> Any:
-        nonce = g.get("csp_nonce", "")
+        nonce = g.get("csp_nonce") or secrets.token_urlsafe(16)  # never an empty nonce
         response.headers.setdefault(
             "Content-Security-Policy",
             f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
@@ -145,6 +149,23 @@ def register_security(app: Flask) -> None:
     for code in (400, 403, 404, 405):
         app.register_error_handler(code, lambda exc, code=code: (
             render_template("error.html", code=code, message=getattr(exc, "description", "")), code))
+
+    from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
+
+    def _database_unavailable(exc: Exception) -> Any:
+        # A lost or refused connection, a lock or statement timeout: retrying later helps, so 503, not 500.
+        # The details (host, path, SQL) go to the log, never to the page.
+        app.logger.error("database unavailable for %s %s", request.method, request.path, exc_info=exc)
+        # Flask-Login's template context loads current_user: if the user was not loaded yet, rendering the page
+        # would ask the database again. Render it as for an anonymous visitor (the session cookie is kept).
+        g.setdefault("_login_user", login_manager.anonymous_user())
+        message = "The database is not answering right now. Try again in a minute."
+        if request.path.endswith(".json"):
+            return {"error": message}, 503, {"Retry-After": "30"}
+        return render_template("error.html", code=503, message=message), 503, {"Retry-After": "30"}
+
+    for error in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(error, _database_unavailable)
 
 
 def _bad_input(message: str) -> Any:

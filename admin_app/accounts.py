@@ -31,9 +31,16 @@ def create_user(email: str, password: str, role: str = "viewer", display_name: s
         raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"password must have at least {MIN_PASSWORD} characters")
+    # Longer text than the columns hold was a DataError (a traceback) on PostgreSQL; SQLite stored it anyway.
+    columns = User.__table__.c
+    if len(email) > columns.email.type.length:
+        raise AccountError(f"an email address has at most {columns.email.type.length} characters")
+    display_name = display_name or email.split("@")[0][:columns.display_name.type.length]
+    if len(display_name) > columns.display_name.type.length:
+        raise AccountError(f"a name has at most {columns.display_name.type.length} characters")
     if find_user(email) is not None:
         raise AccountError(f"a user with email {email} already exists")
-    user = User(email=email, role=role, display_name=display_name or email.split("@")[0])
+    user = User(email=email, role=role, display_name=display_name)
     user.set_password(password, current_app.config["PASSWORD_METHOD"])
     db.session.add(user)
     db.session.commit()

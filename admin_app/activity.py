@@ -172,7 +172,8 @@ MAX_ID = 2**31 - 1  # integer primary keys are 32-bit on PostgreSQL
 def parse_id(value: Any) -> int | None:
     """A row id typed in a URL or form as an int, or None if it cannot be one."""
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+    # Length first: int() refuses text of over 4,300 digits (a ValueError), and no id has more than 10.
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 10 or int(text) > MAX_ID:
         return None
     return int(text)
 
@@ -181,6 +182,8 @@ def resolve_actor(text: str, session: Session | None = None) -> int:
     """Find a user id by email (or numeric id); raise BadActivityQuery if there is none."""
     from .models import User
 
+    if "\x00" in text:  # no email holds one, and PostgreSQL refuses it in a query (the web refuses it earlier)
+        raise BadActivityQuery("actor: a NUL character is not allowed")
     session = session or db.session
     pk = parse_id(text)
     if pk is not None:
@@ -221,9 +224,13 @@ def decode_cursor(token: str | None) -> Cursor | None:
     try:
         at, model, pk, action = _serializer().loads(token)
         when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(pk, int) or action not in ACTIONS or not isinstance(model, str):
+        # Signed, so only this app made it; checked anyway, so even a leaked key cannot make a position the
+        # database refuses (an id past the column, a time that overflows in UTC: OverflowError).
+        if when.tzinfo is None or type(pk) is not int or not 0 <= pk <= MAX_ID or action not in ACTIONS \
+                or not isinstance(model, str):
             raise ValueError
-    except (BadSignature, ValueError, TypeError):
+        when = when.astimezone(UTC)
+    except (BadSignature, ValueError, TypeError, OverflowError):
         raise BadActivityQuery("cursor is not valid; start again from the first page") from None
     return Cursor(when, model, pk, action)
 

@@ -1,23 +1,31 @@
 """Login, logout and the rules for who may do what."""
 from __future__ import annotations
 
+import hashlib
+import math
+import time
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from werkzeug.security import check_password_hash
+from limits.errors import ConfigurationError
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from . import signals
 from .accounts import find_user
-from .extensions import db, login_manager
+from .config import ConfigError
+from .extensions import db, login_manager, make_limiter
 from .models import User
 
 bp = Blueprint("auth", __name__)
 
-# Checked against when the email is unknown, so both failures take about as long.
+# Checked against when the email is unknown, so both failures take about as long (one per hash method).
 _DUMMY_HASH: dict[str, str] = {}
 
 
@@ -54,6 +62,24 @@ def require_admin() -> None:
         abort(403)
 
 
+def _dummy_hash() -> str:
+    method = current_app.config["PASSWORD_METHOD"]
+    if method not in _DUMMY_HASH:
+        _DUMMY_HASH[method] = generate_password_hash("not-a-password", method=method)
+    return _DUMMY_HASH[method]
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """Check ``password`` for ``user`` doing the same hashing work when there is no such user (or no password).
+
+    So an unknown email and a wrong password cost the same time and cannot be told apart.
+    """
+    if user is None or user.password_hash == "!":  # "!": an account with no password set (see User)
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return user.check_password(password)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
@@ -61,17 +87,9 @@ def login():
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         user = find_user(form.email.data or "")
-        password = form.password.data or ""
-        if user is None:
-            method = current_app.config["PASSWORD_METHOD"]
-            if method not in _DUMMY_HASH:
-                from werkzeug.security import generate_password_hash
-
-                _DUMMY_HASH[method] = generate_password_hash("not-a-password", method=method)
-            check_password_hash(_DUMMY_HASH[method], password)
-        password_ok = user is not None and user.check_password(password)
+        password_ok = verify_password(user, form.password.data or "")
         if password_ok and user.is_active:
-            session.clear()  # a fresh session at login (no fixation)
+            session.clear()  # a fresh session at login (no fixation): new CSRF token, nothing carried over
             login_user(user)
             session.permanent = True
             if signals.login_succeeded.receivers:
@@ -85,6 +103,66 @@ def login():
     if request.method == "POST":
         return render_template("login.html", form=form), 400
     return render_template("login.html", form=form)
+
+
+# --- login rate limits -------------------------------------------------------------------
+
+
+def account_key() -> str:
+    """The rate-limit key of the account a login attempt names: its email as find_user reads it, hashed.
+
+    Hashed so that storage (Redis) holds no email addresses and a 1 MB email is a short key.
+    """
+    email = request.form.get("email", "").strip().lower()
+    return "account:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def address_key() -> str:
+    """The client address as the WSGI server saw it (behind a proxy, configure ProxyFix, or it is the proxy's)."""
+    return "address:" + (request.remote_addr or "unknown")
+
+
+def _limited(limit: RequestLimit) -> None:
+    """on_breach: a refused attempt is a failed login too, for the signal's subscribers (metrics, alerts)."""
+    if signals.login_failed.receivers:
+        signals.send(signals.login_failed, email=request.form.get("email", ""), remote_addr=request.remote_addr,
+                     reason="rate-limited")
+
+
+def init_rate_limits(app: Flask) -> None:
+    """Limit POST /login per account and per client address (LOGIN_RATE_LIMIT_ACCOUNT / _ADDRESS).
+
+    The limits wrap the view, so they are checked after the CSRF token and before anything else:
+    a refused attempt neither looks the user up nor hashes the password.
+    """
+    app.register_error_handler(429, _too_many_attempts)
+    if not app.config.get("RATELIMIT_ENABLED"):
+        return
+    limiter = make_limiter()
+    try:
+        limiter.init_app(app)
+    except ConfigurationError as exc:
+        raise ConfigError(f"RATELIMIT_STORAGE_URI={app.config.get('RATELIMIT_STORAGE_URI')!r} cannot be used "
+                          f"({exc}); use memory:// or redis://host:6379 (pip install redis)") from exc
+    app.extensions["login_limiter"] = limiter
+    # Flask-Limiter looks at every request; only login has limits, so let every other one skip the lookups.
+    limiter.request_filter(lambda: request.endpoint != "auth.login")
+    view = app.view_functions["auth.login"]
+    for setting, key in (("LOGIN_RATE_LIMIT_ADDRESS", address_key), ("LOGIN_RATE_LIMIT_ACCOUNT", account_key)):
+        view = limiter.limit(app.config[setting], key_func=key, methods=["POST"], on_breach=_limited)(view)
+    app.view_functions["auth.login"] = view
+
+
+def _too_many_attempts(exc: TooManyRequests) -> Any:
+    limiter = current_app.extensions.get("login_limiter")
+    limit = limiter.current_limit if limiter is not None else None
+    # window[0]: when the oldest counted attempt leaves the window (reset_at would round up a further second)
+    wait = max(1, math.ceil(limit.window[0] - time.time())) if limit is not None else 60
+    message = f"Too many login attempts. Wait {wait} seconds, then try again."
+    headers = {"Retry-After": str(wait)}
+    if request.path.endswith(".json"):
+        return {"error": message}, 429, headers
+    return render_template("429.html", message=message, wait=wait), 429, headers
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -30,6 +30,7 @@ def db_errors(f: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _refuse_non_utf8(kwargs)
         try:
             return f(*args, **kwargs)
         except (OperationalError, ProgrammingError) as exc:
@@ -37,6 +38,23 @@ def db_errors(f: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"database error: {first} (is DATABASE_URL right, and did you run 'manage.py init-db'?)")
 
     return wrapper
+
+
+def _refuse_non_utf8(params: dict[str, Any]) -> None:
+    """Exit 2 naming the first argument that is not UTF-8: bytes the shell passed that Python keeps as lone
+    surrogates, which no database driver can send (a UnicodeEncodeError deep inside a query otherwise)."""
+    for name, value in params.items():
+        for text in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(text, str) and text.encode("utf-8", "replace").decode("utf-8") != text:
+                fail(f"{name.replace('_', '-')}: {text!r} is not valid UTF-8 text")
+
+
+def _stdin_line() -> str:
+    """One line of standard input without its line end (a password), or exit 2 if it is not UTF-8."""
+    try:
+        return sys.stdin.readline().rstrip("\r\n")
+    except UnicodeDecodeError:
+        fail("standard input is not valid UTF-8 text")
 
 
 def _actor_id(email: str | None) -> int | None:
@@ -75,7 +93,7 @@ def init_db_command() -> None:
 def create_user_command(email: str, role: str, display_name: str, password_stdin: bool, as_email: str | None) -> None:
     """Create a user who can log in to the admin."""
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        password = _stdin_line()
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
@@ -94,7 +112,7 @@ def create_user_command(email: str, role: str, display_name: str, password_stdin
 def set_password_command(email: str, password_stdin: bool) -> None:
     """Set a user's password (for a forgotten admin password)."""
     user = find_user(email) or fail(f"no user {email!r}")
-    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else click.prompt(
+    password = _stdin_line() if password_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 8:
         fail("password must have at least 8 characters")

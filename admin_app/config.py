@@ -45,9 +45,19 @@ class Config:
     REPORT_CATCH_UP = "run"  # after downtime: 'run' missed periods, or 'mark' them missed
     REPORTS_DATABASE_URL: str | None = None  # where reports read (a read replica); None: the main database
     REPORT_STATEMENT_TIMEOUT = 0  # seconds a report's query may run on PostgreSQL; 0: no limit
+    REPORT_MODULES = ""  # more report modules, comma-separated (importable names), after reports.builtin
     METRICS_ENABLED = False  # True: Prometheus metrics from the signals, at /metrics
     METRICS_TOKEN: str | None = None  # bearer token for scrapers; None: admins only
     PROMETHEUS_MULTIPROC_DIR: str | None = None  # shared folder when several processes report metrics
+    # Login attempts (POST /login) allowed per account (the email as typed, trimmed and lower-cased) and per client
+    # address, in Flask-Limiter's notation. Every attempt counts, so a burst of guesses is refused before any hashing.
+    RATELIMIT_ENABLED = True
+    LOGIN_RATE_LIMIT_ACCOUNT = "5 per minute"
+    LOGIN_RATE_LIMIT_ADDRESS = "20 per minute"
+    # memory:// counts in each process: with several web workers use redis://127.0.0.1:6379 (pip install redis).
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STRATEGY = "moving-window"  # "5 per minute" means any 60 s, not twice 5 around a minute boundary
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis down: count in memory per process rather than fail logins
 
 
 class DevelopmentConfig(Config):
@@ -66,6 +76,7 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key-not-for-production"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     PASSWORD_METHOD = "pbkdf2:sha256:1000"
+    RATELIMIT_ENABLED = False  # tests log in many times a minute; tests/security/ turn it on where they need it
 
 
 _CLASSES = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}
@@ -84,8 +95,11 @@ def from_environment() -> dict[str, Any]:
     names = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "SECRET_KEY": "SECRET_KEY",
              "APP_TIMEZONE": "APP_TIMEZONE", "INSTANCE_DIR": "INSTANCE_DIR", "REPORTS_DIR": "REPORTS_DIR",
              "REPORT_CATCH_UP": "REPORT_CATCH_UP", "METRICS_TOKEN": "METRICS_TOKEN",
-             "REPORTS_DATABASE_URL": "REPORTS_DATABASE_URL",
-             "PROMETHEUS_MULTIPROC_DIR": "PROMETHEUS_MULTIPROC_DIR"}
+             "REPORTS_DATABASE_URL": "REPORTS_DATABASE_URL", "REPORT_MODULES": "REPORT_MODULES",
+             "PROMETHEUS_MULTIPROC_DIR": "PROMETHEUS_MULTIPROC_DIR",
+             "LOGIN_RATE_LIMIT_ACCOUNT": "LOGIN_RATE_LIMIT_ACCOUNT",
+             "LOGIN_RATE_LIMIT_ADDRESS": "LOGIN_RATE_LIMIT_ADDRESS",
+             "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI"}
     out: dict[str, Any] = {key: _env(var) for var, key in names.items() if _env(var) is not None}
     timeout = _env("REPORT_STATEMENT_TIMEOUT")
     if timeout is not None:
@@ -95,6 +109,9 @@ def from_environment() -> dict[str, Any]:
     enabled = _env("METRICS_ENABLED")
     if enabled is not None:
         out["METRICS_ENABLED"] = parse_bool("METRICS_ENABLED", enabled)
+    limited = _env("RATELIMIT_ENABLED")
+    if limited is not None:
+        out["RATELIMIT_ENABLED"] = parse_bool("RATELIMIT_ENABLED", limited)
     return out
 
 
@@ -120,6 +137,33 @@ def check_metrics(config: dict[str, Any]) -> None:
     folder = config.get("PROMETHEUS_MULTIPROC_DIR")
     if config.get("METRICS_ENABLED") and folder and not Path(folder).is_dir():
         raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={folder!r} is not a folder; create it (empty) before starting")
+
+
+def check_debug(config: dict[str, Any]) -> None:
+    """Refuse debug mode in production, however it was asked for (FLASK_DEBUG, ``flask run --debug``, DEBUG).
+
+    The Werkzeug debugger runs any Python a visitor types into a traceback page; ignoring the
+    setting would still let ``flask run --debug`` start the debugger around this app.
+    """
+    if config.get("APP_ENV") == "production" and config.get("DEBUG"):
+        raise ConfigError("debug mode is not allowed when APP_ENV=production (unset FLASK_DEBUG and DEBUG, "
+                          "and serve with `manage.py run`, not `flask run --debug`)")
+
+
+def check_rate_limits(config: dict[str, Any]) -> None:
+    """Raise ConfigError for a login limit Flask-Limiter cannot parse (the storage is checked when it is built)."""
+    if not config.get("RATELIMIT_ENABLED"):
+        return
+    from limits import parse_many
+
+    for name in ("LOGIN_RATE_LIMIT_ACCOUNT", "LOGIN_RATE_LIMIT_ADDRESS"):
+        text = config.get(name)
+        try:
+            if not text or not parse_many(text):
+                raise ValueError(text)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be a rate such as '5 per minute' or '20/minute;100/hour', "
+                              f"not {text!r}") from exc
 
 
 def check_timezone(name: str) -> ZoneInfo:

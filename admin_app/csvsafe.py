@@ -15,7 +15,8 @@ from .types import UTC
 # A cell starting with one of these can be evaluated as a formula by spreadsheet apps
 # (OWASP's list, plus the full-width forms some spreadsheets also accept).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# ASCII digits only: a sign before other digits (Arabic-Indic, full-width) is no plain number, so it is guarded.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def safe_cell(value: Any) -> Any:

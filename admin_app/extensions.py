@@ -1,4 +1,6 @@
 """Unbound extension instances, bound to an app in create_app()."""
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -24,3 +26,13 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+def make_limiter() -> Limiter:
+    """A new, unbound Flask-Limiter for one app (create_app binds it).
+
+    Unlike the instances above, not one shared module-level object: a Limiter keeps its storage,
+    its limits and its on/off switch on itself, so apps sharing one (the tests, a CLI next to a
+    server) would share counters and whichever app was created last would decide for all.
+    """
+    return Limiter(key_func=get_remote_address)

@@ -26,6 +26,8 @@ from admin_app.extensions import db
 from admin_app.models import User
 from admin_app.testing import signal_recorder  # noqa: F401  (the fixture, for every test)
 
+pytest_plugins = ("tests.fuzzing",)  # hypothesis profiles (HYPOTHESIS_PROFILE=long) and the fuzz counts
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct-horse-battery"
 TABLES = ("report_runs", "items", "bucketlists", "users")  # children first
@@ -65,7 +67,8 @@ def _config(url: str) -> dict[str, Any]:
     config = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()} | {"SQLALCHEMY_DATABASE_URI": url}
     if url.startswith("postgresql"):
         # A test that leaks a transaction fails loudly instead of hanging the run on a lock.
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": "-c lock_timeout=10000"}}
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {**config["SQLALCHEMY_ENGINE_OPTIONS"],  # production's, plus:
+                                               "connect_args": {"options": "-c lock_timeout=10000"}}
     return config
 
 

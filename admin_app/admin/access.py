@@ -5,9 +5,27 @@ from typing import Any
 
 from flask import abort, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.datastructures import ImmutableMultiDict
+
+from ..auth import safe_next
 
 # ModelView endpoints that change data, or show a form whose only purpose is to.
 WRITE_ENDPOINTS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
+
+
+def _ignore_foreign_return_url() -> None:
+    """Drop a ``url=`` (Flask-Admin's return URL) that is not a plain local path: the view then returns to its list.
+
+    Flask-Admin follows url= whenever urljoin() keeps it on this host, but Werkzeug sends "http:evil" as
+    "http:///evil", which browsers open on the host "evil". Ignored rather than refused, as Flask-Admin ignores
+    the values it does catch.
+    """
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    for source in ("args", "form"):
+        values = getattr(current, source)
+        if any(safe_next(v) != v for v in values.getlist("url") if v):
+            setattr(current, source, ImmutableMultiDict([(k, v) for k, v in values.items(multi=True) if k != "url"]))
+            vars(current).pop("values", None)  # the cached args + form
 
 
 class SecureViewMixin:
@@ -24,6 +42,7 @@ class SecureViewMixin:
         is_admin = current_user.is_admin
         if not is_admin and (name in WRITE_ENDPOINTS or request.method not in ("GET", "HEAD")):
             abort(403)
+        _ignore_foreign_return_url()
         return super()._handle_view(name, **kwargs)  # type: ignore[misc]
 
     @property

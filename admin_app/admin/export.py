@@ -5,16 +5,23 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from flask import Response, stream_with_context
+from sqlalchemy import literal, select
 
 from .. import signals
 from ..csvsafe import Chunk, csv_chunks
+from ..extensions import db
 
 
 def csv_response(filename: str, header: Sequence[str], chunks: Iterable[Chunk], export: str) -> Response:
     """An attachment streamed chunk by chunk (flat memory), formula-safe, observed by ``export-streamed``.
 
     A chunk is a list of rows (every cell guarded on the way out) or CSVText rendered already (see csv_chunks).
+    The database is asked once here, before the response starts, so a database that is down gets the app's 503
+    page rather than a 200 that breaks off (once streaming, a failure can only cut the download short). The
+    rows themselves are read only as the response is sent: the query must not start inside the view, whose
+    session is closed when the view returns (a COPY in progress would hold its connection).
     """
+    db.session.execute(select(literal(1)))
     observed = _ObservedCSV(header, chunks, export) if signals.export_streamed.receivers else None
     response = Response(stream_with_context(observed or csv_chunks(header, chunks)),
                         mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"})

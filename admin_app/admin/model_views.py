@@ -29,6 +29,7 @@ AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "update
 
 MAX_PAGE = 1_000_000
 MAX_AJAX_PAGE = 100
+MAX_AJAX_OFFSET = MAX_PAGE * MAX_AJAX_PAGE
 
 
 def _int_ids(ids: list[str]) -> list[int]:
@@ -48,7 +49,9 @@ class IntIdAjaxLoader(QueryAjaxModelLoader):
         return super().get_one(pk) if pk is not None else None
 
     def get_list(self, term: str, offset: int = 0, limit: int = MAX_AJAX_PAGE) -> Any:
-        return super().get_list(term, max(0, offset or 0), min(max(1, limit or MAX_AJAX_PAGE), MAX_AJAX_PAGE))
+        # An offset past what a database integer holds was an OverflowError (SQLite) or a DataError (PostgreSQL).
+        return super().get_list(term, min(max(0, offset or 0), MAX_AJAX_OFFSET),
+                                min(max(1, limit or MAX_AJAX_PAGE), MAX_AJAX_PAGE))
 
 
 class SecureForm(FlaskForm):
@@ -123,9 +126,10 @@ class AuditedModelView(SecureViewMixin, ModelView):
         """Flask-Admin's list arguments, made safe: page within range, no ``_``-prefixed url_for options."""
         args = super()._get_list_extra_args()
         args.page = min(max(args.page or 0, 0), MAX_PAGE)
-        # url_for options (_method, _external...) and names get_url() itself takes are not list state.
+        # url_for options (_method, _external...) and names get_url() itself takes are not list state
+        # (?self=x made get_url(self, ...) a TypeError: a 500).
         args.extra_args = {k: v for k, v in args.extra_args.items()
-                           if not k.startswith("_") and k not in ("endpoint", "export_type")}
+                           if not k.startswith("_") and k not in ("self", "endpoint", "export_type")}
         return args
 
     def export_url(self, export_type: str) -> str:
@@ -184,11 +188,13 @@ class AuditedModelView(SecureViewMixin, ModelView):
         """Stream the filtered list as formula-safe CSV without loading every row."""
         view_args = self._get_list_extra_args()
         sort = self._get_column_by_idx(view_args.sort)
-        _, query = self.get_list(0, sort[0] if sort else None, view_args.sort_desc, view_args.search,
-                                 view_args.filters, execute=False, page_size=0)
         columns = self._export_columns
 
         def rows() -> Any:
+            # The query is made here, as the response streams: the view's session is closed when the view
+            # returns, and a query bound to it would open a connection again that nobody gives back.
+            _, query = self.get_list(0, sort[0] if sort else None, view_args.sort_desc, view_args.search,
+                                     view_args.filters, execute=False, page_size=0)
             for obj in query.yield_per(1000):
                 yield [self.get_export_value(obj, c[0]) for c in columns]
 

@@ -8,6 +8,7 @@ from flask_admin import BaseView, expose
 
 from reports import load_reports
 
+from ..activity import MAX_ID
 from ..reporting import history, runner
 from ..reporting.periods import PERIODS, named_period
 from ..timefmt import display_zone
@@ -41,7 +42,7 @@ class ReportsView(SecureViewMixin, BaseView):
             zone=display_zone(),
         )
 
-    @expose("/download/<int:run_id>")
+    @expose(f"/download/<int(max={MAX_ID}):run_id>")  # a larger id is no run's: 404, not a database error
     def download(self, run_id: int) -> Any:
         run = history.get_run(run_id)
         path = history.report_file(run, current_app.config["REPORTS_DIR"]) if run else None

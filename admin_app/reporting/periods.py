@@ -50,8 +50,14 @@ def window(since: str | None, until: str | None, period: str | None, default: st
 
 
 def label(moment: datetime, zone: ZoneInfo) -> str:
-    """A file-name-safe label: the local date at midnight, else local date and time."""
+    """A file-name-safe label: the local date at midnight, else local date and time.
+
+    A wall time the autumn change repeats also names its offset (2026-10-25T0230+0200, then +0100), so
+    two periods of a half-hourly schedule in that hour never share, and overwrite, one file.
+    """
     local = moment.astimezone(zone)
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return local.strftime("%Y-%m-%dT%H%M%z")
     if local.time() == time(0):
         return local.strftime("%Y-%m-%d")
     return local.strftime("%Y-%m-%dT%H%M")

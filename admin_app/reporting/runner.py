@@ -10,6 +10,7 @@ import gzip as gzip_module
 import hashlib
 import io
 import itertools
+import logging
 import os
 import socket
 import time
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .. import signals
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TMP_SUFFIX = ".tmp"
+log = logging.getLogger(__name__)
 
 
 class ReportFailed(RuntimeError):
@@ -137,17 +140,35 @@ def _csv_text(frame: pd.DataFrame, header: bool) -> str:
     return buf.getvalue()
 
 
+def _cannot_write(folder: Path, exc: OSError) -> ReportError:
+    """A disk error as a message an operator can act on (full disk, read-only folder, I/O error)."""
+    return ReportError(f"cannot write to {folder}: {exc.strerror or exc}")
+
+
 class _HashingFile:
-    """Write bytes to a file (optionally gzip) while counting them and hashing what lands on disk."""
+    """Write bytes to a file (optionally gzip) while counting them and hashing what lands on disk.
+
+    Disk errors (ENOSPC, EROFS, EIO) come out as ReportError naming the folder.
+    """
 
     def __init__(self, path: Path, gzip: bool) -> None:
-        self.raw = open(path, "xb")  # noqa: SIM115 - closed in close()
+        self.folder = path.parent
+        self.raw = open(path, "xb")  # noqa: SIM115 - closed in finish() or abort()
         self.sha = hashlib.sha256()
         self.bytes = 0
-        self.gz = gzip_module.GzipFile(fileobj=self, mode="wb", mtime=0) if gzip else None
+        self.gz = None
+        if gzip:
+            try:
+                self.gz = gzip_module.GzipFile(fileobj=self, mode="wb", mtime=0)  # writes the gzip header
+            except BaseException:
+                self.abort()
+                raise
 
     def write(self, data: bytes) -> int:  # called by GzipFile with compressed bytes
-        self.raw.write(data)
+        try:
+            self.raw.write(data)
+        except OSError as exc:
+            raise _cannot_write(self.folder, exc) from None
         self.sha.update(data)
         self.bytes += len(data)
         return len(data)
@@ -162,12 +183,35 @@ class _HashingFile:
     def finish(self) -> None:
         if self.gz is not None:
             self.gz.close()
-        self.raw.flush()
-        os.fsync(self.raw.fileno())
-        self.raw.close()
+        try:
+            self.raw.flush()
+            os.fsync(self.raw.fileno())
+            self.raw.close()
+        except OSError as exc:
+            raise _cannot_write(self.folder, exc) from None
 
     def abort(self) -> None:
-        self.raw.close()
+        """Close without finishing; the caller deletes the file. Never raises: the first error is the one to report."""
+        if self.gz is not None:
+            self.gz.fileobj = None  # no gzip trailer is written when the object is collected
+        try:
+            self.raw.close()  # flushes what is buffered: on a full disk that fails again
+        except OSError:
+            pass
+
+
+def _remove(path: Path) -> bool:
+    """Delete a temporary file if the disk lets us; a file left behind is removed at the next start.
+
+    Never raises: it runs while a failure is being recorded (and a read-only folder refuses even
+    the removal of a file that is not there, with EROFS rather than ENOENT).
+    """
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc.strerror or exc)
+        return False
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -176,6 +220,16 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def describe(exc: BaseException) -> str:
+    """The message recorded for a failed run: ours as is, a database error as its first line, else type and text."""
+    if isinstance(exc, ReportError):
+        return str(exc)
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        return f"database error: {first}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def start_run(defn: ReportDefinition, since: datetime, until: datetime, params: dict[str, Any],
@@ -203,7 +257,7 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
             tmp = target.parent / f".{target.name}.{run.id}{TMP_SUFFIX}"
             sink = _HashingFile(tmp, gzip)
         except OSError as exc:
-            raise ReportError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
+            raise _cannot_write(target.parent, exc) from None
         rows, lag = 0, None
         try:
             with read_snapshot() as session:
@@ -226,13 +280,16 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
         except BaseException:
             sink.abort()
             raise
-        os.replace(tmp, target)
-        tmp = None
-        _fsync_dir(target.parent)
+        try:
+            os.replace(tmp, target)
+            tmp = None
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            raise _cannot_write(target.parent, exc) from None
     except BaseException as exc:
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        message = str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"
+            _remove(tmp)
+        message = describe(exc)
         db.session.rollback()
         run.status, run.error = "failed", message[:4000]
         run.finished_at = utcnow()
@@ -282,8 +339,8 @@ def cleanup_temp_files(root: Path | None = None, keep_runs: set[int] | None = No
             run_id = path.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1]
             if run_id.isdigit() and int(run_id) in keep:
                 continue
-            path.unlink(missing_ok=True)
-            removed.append(path)
+            if _remove(path):
+                removed.append(path)
     return removed
 
 
@@ -314,6 +371,26 @@ def fail_stale_runs(now: datetime | None = None) -> list[ReportRun]:
         stale.append(run)
     db.session.commit()
     if stale and signals.report_failed.receivers:  # a crash is the failure an operator most wants to hear of
+        for run in stale:
+            signals.send(signals.report_failed, run=run, report=run.report, error=run.error,
+                         duration=(now - run.started_at).total_seconds())
+    return stale
+
+
+def fail_unrecorded_runs(reason: str, now: datetime | None = None) -> list[ReportRun]:
+    """Mark failed this process's runs left 'running' because their outcome could not be written.
+
+    For a process that runs one report at a time (the scheduler) and has none in progress: a run whose last
+    commit met a database outage is still 'running' under a live pid, which fail_stale_runs leaves alone.
+    """
+    now = now or utcnow()
+    stale = list(db.session.scalars(select(ReportRun).where(
+        ReportRun.status == "running", ReportRun.host == socket.gethostname(), ReportRun.pid == os.getpid())))
+    for run in stale:
+        run.status, run.finished_at = "failed", now
+        run.error = f"the outcome of the run could not be recorded: {reason}"[:4000]
+    db.session.commit()
+    if stale and signals.report_failed.receivers:
         for run in stale:
             signals.send(signals.report_failed, run=run, report=run.report, error=run.error,
                          duration=(now - run.started_at).total_seconds())

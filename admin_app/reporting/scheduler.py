@@ -227,20 +227,37 @@ def serve(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinitio
     defs = _scheduled(definitions)
     wait = sleep or stop.wait
     runner.recover()
+    unrecorded: str | None = None  # a failed tick may have left a run of ours 'running': why, to record it
     while not stop.is_set():
         try:
+            if unrecorded:
+                runner.fail_unrecorded_runs(unrecorded)
+                unrecorded = None
             tick(defs, clock(), on_run=on_run, stop=stop)
         except ReportError:
             raise
-        except Exception:  # noqa: BLE001 - keep serving; the next wake-up retries
+        except Exception as exc:  # noqa: BLE001 - keep serving; the next wake-up retries
             log.exception("scheduler tick failed; retrying in %s s", MAX_SLEEP)
-            db.session.rollback()
+            unrecorded = unrecorded or runner.describe(exc)
+            _reset_session()
         if stop.is_set():
             break
         now = clock()
         nexts = [n for n in (next_fire_time(d, now) for d in defs) if n is not None]
         seconds = min([(n - now).total_seconds() for n in nexts] + [MAX_SLEEP])
         wait(max(0.0, seconds))
+
+
+def _reset_session() -> None:
+    """End the failed transaction and its session, so the next tick starts afresh.
+
+    With the database gone even the rollback can fail; then the session is dropped unclosed (its connection is
+    dead, and the pool replaces it).
+    """
+    try:
+        db.session.remove()
+    except Exception:  # noqa: BLE001 - nothing more to do with a connection that cannot roll back
+        db.session.registry.clear()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,182 @@
+"""The security sweep's shared spec: who may reach each endpoint, rows to aim at, and what "nothing changed" means.
+
+``EXPECTED`` classifies every endpoint of the URL map by role and method. The access sweep fails on any rule
+it does not list (and on any entry no rule matches), so a new endpoint cannot ship unclassified.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from werkzeug.routing import Rule
+
+from admin_app.audit import acting_as
+from admin_app.extensions import db
+from admin_app.models import Bucketlist, Item, ReportRun, User
+from admin_app.reporting import runner
+from reports import load_reports
+
+ROLES = ("anonymous", "viewer", "admin")
+METHODS = ("GET", "POST")
+MODEL_VIEWS = ("users", "bucketlists", "items")
+METRICS_TOKEN = "sweep-scraper-token-0123456789"
+
+# Expected outcomes: an HTTP status, or one of these redirects.
+LOGIN = "302 to /login"  # GET: ?next=<the requested path>; POST: no next (it would only 405 after login)
+HOME = "302 to /admin/"
+ON_HOST = "302 on this host"  # an admin write that succeeded and returns to a page of this app
+
+
+def _same(outcome: int | str) -> dict[str, int | str]:
+    return dict.fromkeys(ROLES, outcome)
+
+
+def _by_role(anonymous: int | str, viewer: int | str, admin: int | str) -> dict[str, int | str]:
+    return {"anonymous": anonymous, "viewer": viewer, "admin": admin}
+
+
+PUBLIC_FILE = {"GET": _same(200), "POST": _same(405)}
+READ = {"GET": _by_role(LOGIN, 200, 200), "POST": _same(405)}  # viewers read and download
+FORM = {"GET": _by_role(LOGIN, 403, 200), "POST": _by_role(LOGIN, 403, ON_HOST)}  # a write form and its submit
+WRITE = {"GET": _same(405), "POST": _by_role(LOGIN, 403, ON_HOST)}  # POST-only writes
+
+MODEL_ENDPOINTS: dict[str, dict[str, dict[str, int | str]]] = {
+    "index_view": READ, "details_view": READ, "export": READ, "ajax_lookup": READ,
+    "create_view": FORM, "edit_view": FORM, "delete_view": WRITE, "action_view": WRITE,
+    # No list column is editable: Flask-Admin answers 404 once the access check (and CSRF) let the request in.
+    "ajax_update": {"GET": _same(405), "POST": _by_role(LOGIN, 403, 404)},
+}
+
+EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
+    "static": PUBLIC_FILE,
+    "admin.static": PUBLIC_FILE,
+    "auth.root": {"GET": _same(HOME), "POST": _same(405)},
+    "auth.login": {"GET": _same(200), "POST": _same(401)},  # POST: a wrong password
+    "auth.logout": {"GET": _same(200), "POST": _same(LOGIN)},  # GET only asks; swept last
+    "admin.index": READ,
+    "activity.index": READ,
+    "activity.feed_json": READ,
+    "activity.export_csv": READ,
+    "reports.index": READ,
+    "reports.download": READ,
+    "reports.run_now": WRITE,
+    # A scraper's bearer token or an admin's session; anonymous is 401 (not a login page: scrapers follow no form).
+    "metrics.metrics": {"GET": _by_role(401, 403, 200), "POST": _same(405)},
+    **{f"{view}.{name}": access for view in MODEL_VIEWS for name, access in MODEL_ENDPOINTS.items()},
+}
+# The users view has no ajax-loaded field (the other two look up owners and bucketlists).
+EXPECTED["users.ajax_lookup"] = {"GET": _by_role(LOGIN, 404, 404), "POST": _same(405)}
+
+STATIC_FILES = {"static": "app.css", "admin.static": "bootstrap/bootstrap4/css/bootstrap.min.css"}
+AJAX_FIELDS = {"items": "bucketlist", "bucketlists": "owner", "users": "email"}
+
+SECRET_ITEM = "Secret item title 7f3a"
+SECRET_LIST = "Secret bucketlist 91c2"
+OWNER_EMAIL = "owner.secret@example.com"
+SECRETS = (SECRET_ITEM, SECRET_LIST, OWNER_EMAIL)
+DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
+
+
+@dataclass
+class Seeded:
+    """Ids to aim requests at: per model view a live row (edited), a victim (deleted) and a deleted row."""
+
+    ids: dict[str, dict[str, int]]
+    run_id: int | None  # a succeeded report run whose file is in REPORTS_DIR
+
+
+def seed(make_user: Any, report: bool = True) -> Seeded:
+    """Rows every endpoint can act on, and (unless ``report`` is false) one downloadable report run."""
+    owner = make_user(OWNER_EMAIL, "viewer")
+    victim = make_user("victim.secret@example.com", "viewer")
+    gone = make_user("gone.secret@example.com", "viewer")
+    with acting_as(None):
+        lists = [Bucketlist(title=title, owner=owner) for title in (SECRET_LIST, "Victim list", "Deleted list")]
+        items = [Item(title=title, bucketlist=lists[0]) for title in (SECRET_ITEM, "Victim item", "Deleted item")]
+        db.session.add_all(lists + items)
+        db.session.commit()
+        for row in (gone, lists[2], items[2]):
+            row.soft_delete()
+        db.session.commit()
+    ids = {name: {"live": rows[0].id, "victim": rows[1].id, "deleted": rows[2].id}
+           for name, rows in (("users", (owner, victim, gone)), ("bucketlists", lists), ("items", items))}
+    if not report:
+        return Seeded(ids=ids, run_id=None)
+    run = runner.run_report(load_reports()["items"], DAY, DAY + timedelta(days=1))
+    assert run.status == "succeeded" and run.path, run.error
+    return Seeded(ids=ids, run_id=run.id)
+
+
+def snapshot(app: Flask) -> dict[str, Any]:
+    """Every committed row of every table, and every file under REPORTS_DIR with its SHA-256."""
+    out: dict[str, Any] = {}
+    with db.engine.connect() as conn:
+        for model in (User, Bucketlist, Item, ReportRun):
+            table = model.__table__
+            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
+    root = Path(app.config["REPORTS_DIR"])
+    out["files"] = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+    return out
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The parts of two snapshots (table names, "files") that differ."""
+    return {key for key in before if before[key] != after[key]}
+
+
+def swept_rules(app: Flask) -> list[Rule]:
+    """Every rule of the URL map, in a stable order; logging out comes last (it ends the session)."""
+    return sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "auth.logout", r.rule, r.endpoint))
+
+
+def url_for_rule(rule: Rule, seeded: Seeded) -> str:
+    """A concrete URL for ``rule``, filled from real rows: the live row's id, the real run, a real report name."""
+    values = {"export_type": "csv", "run_id": seeded.run_id, "filename": STATIC_FILES.get(rule.endpoint)}
+    assert rule.arguments <= values.keys(), f"don't know how to fill {rule.rule}: extend url_for_rule"
+    built = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)
+    assert built is not None, rule.rule
+    path = built[1]
+    view, _, name = rule.endpoint.partition(".")
+    if name in ("details_view", "edit_view"):
+        return f"{path}?id={seeded.ids[view]['live']}"
+    if name == "ajax_lookup":
+        return f"{path}?name={AJAX_FIELDS[view]}&query=Sec"
+    if rule.endpoint == "reports.index":
+        return f"{path}?report=items"
+    return path
+
+
+def post_data(endpoint: str, seeded: Seeded, action: str = "restore") -> dict[str, Any]:
+    """Form data that changes something when an admin posts it with a valid token (no token included)."""
+    view, _, name = endpoint.partition(".")
+    ids = seeded.ids.get(view, {})
+    live = seeded.ids["users"]["live"]
+    if name == "create_view":
+        return {"users": {"email": "created.by.sweep@example.com", "display_name": "Created", "role": "viewer",
+                          "active": "y", "new_password": "a-long-password-1"},
+                "bucketlists": {"title": "Created by sweep", "description": "", "owner": str(live)},
+                "items": {"title": "Created by sweep", "bucketlist": str(seeded.ids["bucketlists"]["live"]),
+                          "due_date": ""}}[view]
+    if name == "edit_view":
+        return {"users": {"email": OWNER_EMAIL, "display_name": "Edited by sweep", "role": "viewer", "active": "y"},
+                "bucketlists": {"title": "Edited by sweep", "description": "", "owner": str(live)},
+                "items": {"title": "Edited by sweep", "bucketlist": str(seeded.ids["bucketlists"]["live"]),
+                          "due_date": ""}}[view]
+    if name == "delete_view":
+        return {"id": ids["victim"], "url": f"/admin/{view}/"}
+    if name == "action_view":
+        return {"action": action, "rowid": ids["deleted" if action == "restore" else "victim"],
+                "url": f"/admin/{view}/"}
+    if name == "ajax_update":
+        return {"list_form_pk": ids["live"], "title": "Edited by sweep", "email": "edited@example.com"}
+    if endpoint == "reports.run_now":
+        return {"report": "items", "period": "today"}
+    if endpoint == "auth.login":
+        return {"email": "admin@example.com", "password": "wrong-password-123"}
+    return {}

@@ -1,0 +1,124 @@
+"""The access sweep: every rule of the URL map, by GET and POST, as anonymous, viewer and admin.
+
+What each request must answer comes from ``tests.security.EXPECTED``; a rule the table does not classify fails
+the sweep. ``pytest tests/security/test_access_sweep.py -s -q`` prints the figure per database.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+
+from tests.conftest import logged_in
+from tests.security import (EXPECTED, HOME, LOGIN, METHODS, METRICS_TOKEN, ON_HOST, ROLES, SECRETS, STATIC_FILES,
+                            changed, post_data, seed, snapshot, swept_rules, url_for_rule)
+
+# Pages whose 200 answer must show the seeded rows to a viewer: proves the anonymous "no data" check looks at
+# pages that do hold data.
+VIEWER_SEES_DATA = {"admin.index", "activity.index", "activity.feed_json", "activity.export_csv",
+                    "users.index_view", "users.details_view", "users.export", "bucketlists.index_view",
+                    "bucketlists.details_view", "bucketlists.export", "items.index_view", "items.details_view",
+                    "items.export", "bucketlists.ajax_lookup", "items.ajax_lookup"}
+
+
+@pytest.fixture
+def app_config(tmp_path) -> dict[str, Any]:
+    return {"REPORTS_DIR": str(tmp_path / "reports"), "METRICS_ENABLED": True, "METRICS_TOKEN": METRICS_TOKEN}
+
+
+def unclassified(app: Flask) -> set[str]:
+    return {rule.endpoint for rule in app.url_map.iter_rules()} - EXPECTED.keys()
+
+
+def test_every_rule_of_the_url_map_is_classified(app):
+    assert unclassified(app) == set(), "add these endpoints to EXPECTED in tests/security/__init__.py"
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert EXPECTED.keys() - endpoints == set(), "EXPECTED lists endpoints the app no longer has"
+    for rule in app.url_map.iter_rules():
+        assert rule.methods <= {"GET", "HEAD", "OPTIONS", "POST"}, (rule.rule, rule.methods)
+        for method in METHODS:  # the table's 405s are exactly the methods the rule refuses
+            refused = set(EXPECTED[rule.endpoint][method].values()) == {405}
+            assert refused == (method not in rule.methods), (rule.endpoint, method)
+
+
+def test_a_new_rule_the_table_does_not_classify_fails_the_sweep(app):
+    app.add_url_rule("/admin/forgotten", "forgotten", lambda: "data")
+    assert unclassified(app) == {"forgotten"}
+
+
+def _problem(response: Any, expected: int | str, method: str, url: str) -> str | None:
+    """Why ``response`` is not the expected outcome, or None."""
+    status = response.status_code
+    if expected not in (LOGIN, HOME, ON_HOST):
+        return None if status == expected else f"{status}, expected {expected}"
+    if status != 302:
+        return f"{status}, expected {expected}"
+    location = response.headers["Location"]
+    parts = urlsplit(location)
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.path[1:2] in ("/", "\\"):
+        return f"redirect off this host: {location}"
+    if expected == HOME and parts.path != "/admin/":
+        return f"redirect to {location}, expected {expected}"
+    if expected == LOGIN:
+        nxt = parse_qs(parts.query).get("next", [""])[0]
+        wanted = url if method == "GET" else ""
+        if parts.path != "/login" or nxt != wanted:
+            return f"redirect to {location}, expected /login?next={wanted}"
+    return None
+
+
+def _anonymous_leak(response: Any, endpoint: str) -> str | None:
+    body = response.get_data(as_text=True)
+    shown = [s for s in SECRETS if s in body]
+    if shown:
+        return f"shows {shown}"
+    if endpoint not in STATIC_FILES and (response.mimetype in ("application/json", "text/csv")
+                                         or response.headers.get("Content-Disposition")):
+        return f"serves {response.mimetype} {response.headers.get('Content-Disposition', '')}"
+    return None
+
+
+
+def test_sweep_every_rule_as_every_role_finds_no_leak(app, make_user, admin_user, viewer_user):
+    seeded = seed(make_user)
+    rules = swept_rules(app)
+    clients = {"anonymous": app.test_client(), "viewer": logged_in(app, viewer_user),
+               "admin": logged_in(app, admin_user)}
+    leaks: list[str] = []
+    shows_data: dict[str, set[str]] = {role: set() for role in ROLES}
+    requests = 0
+    for role in ROLES:  # the admin last: its writes must not hide what the others might have changed
+        client = clients[role]
+        token = client.csrf()  # a valid token: the access check, not CSRF, is what must refuse
+        before = snapshot(app)
+        for method in METHODS:
+            for rule in rules:  # logging out is the last rule: it ends the session
+                url = url_for_rule(rule, seeded)
+                if method == "GET":
+                    response = client.get(url)
+                else:
+                    response = client.post(url, data={**post_data(rule.endpoint, seeded), "csrf_token": token})
+                requests += 1
+                expected = EXPECTED[rule.endpoint][method][role]
+                problem = _problem(response, expected, method, url)
+                if role == "anonymous":
+                    problem = problem or _anonymous_leak(response, rule.endpoint)
+                if problem:
+                    leaks.append(f"{role} {method} {url}: {problem}")
+                if response.status_code == 200 and any(s in response.get_data(as_text=True) for s in SECRETS):
+                    shows_data[role].add(rule.endpoint)
+        written = changed(before, snapshot(app))
+        if role == "admin":  # control: the same requests with an admin's session do write
+            assert written == {"users", "bucketlists", "items", "report_runs", "files"}, written
+        elif written:
+            leaks.append(f"{role} changed {sorted(written)}")
+
+    figure = (f"{len(rules)} rules x {len(ROLES)} roles x {len(METHODS)} methods = {requests} requests: "
+              f"{len(leaks)} leaks")
+    print(f"\naccess sweep: {figure}")
+    assert not leaks, figure + "\n" + "\n".join(leaks)
+    assert requests == len(rules) * 6 and {r.endpoint for r in rules} == EXPECTED.keys()
+    assert VIEWER_SEES_DATA <= shows_data["viewer"], VIEWER_SEES_DATA - shows_data["viewer"]
+    assert shows_data["anonymous"] == set()
