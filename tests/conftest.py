@@ -120,17 +120,22 @@ def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
     app.test_client_class = Client
     with app.app_context():
         yield app
-        db.session.remove()
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Connections left open by the test (e.g. an unread streamed response) hold locks.
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-                conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in TABLES:
-                    conn.execute(text(f"DELETE FROM {table}"))
-        db.engine.dispose()
+        empty_database()
+
+
+def empty_database() -> None:
+    """Leave the current app's database empty for the next test (the fuzz tests' module-wide apps use it too)."""
+    db.session.remove()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Connections left open by the test (e.g. an unread streamed response) hold locks.
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+    db.engine.dispose()
 
 
 class Client(FlaskClient):

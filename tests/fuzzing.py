@@ -25,7 +25,6 @@ import pytest
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from admin_app import activity, create_app
 from admin_app.accounts import create_user
@@ -44,8 +43,8 @@ if PROFILE not in FACTORS:
     raise pytest.UsageError(f"HYPOTHESIS_PROFILE must be one of {', '.join(FACTORS)}, not {PROFILE!r}")
 for _name, _factor in FACTORS.items():
     # No deadline and no too_slow health check: how long a request or a draw takes depends on the machine's
-    # load, not on the input. No example database: nothing is written into the tree, and a failure prints the
-    # blob that replays it (@reproduce_failure).
+    # load, not on the input. No example database: a failure prints the blob that replays it
+    # (@reproduce_failure). Hypothesis still caches constants in .hypothesis/ (git-ignored).
     settings.register_profile(_name, max_examples=100 * _factor, deadline=None, database=None, print_blob=True,
                               suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(PROFILE)
@@ -250,15 +249,6 @@ def _seed() -> tuple[User, User]:
 
 def _empty() -> None:
     """What the conftest's ``app`` fixture does after each test: leave the database empty for the next one."""
-    from tests.conftest import TABLES
+    from tests.conftest import empty_database
 
-    db.session.remove()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
-    db.engine.dispose()
+    empty_database()

@@ -44,7 +44,7 @@ def parser_app() -> Iterator[Flask]:
 # --- dates --------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=scaled(600))
+@settings(max_examples=scaled(400))
 @given(text=date_texts(), zone=ZONES)
 @example(text="9998-12-31T23:59:59-23:59", zone=ZoneInfo("UTC"))
 @example(text="1900-01-01T00:00+23:59", zone=ZoneInfo("Pacific/Kiritimati"))
@@ -115,7 +115,7 @@ def test_cursor_tokens_read_back_as_the_same_position(cursor):
     assert activity.decode_cursor(activity.encode_cursor(cursor)) == cursor
 
 
-@settings(max_examples=scaled(400))
+@settings(max_examples=scaled(300))
 @given(cursor=CURSORS, data=st.data())
 def test_tampered_or_truncated_cursor_is_refused_or_reads_as_the_original(cursor, data):
     count("parser inputs")
