@@ -13,7 +13,7 @@ from admin_app.csvsafe import CSVText
 from admin_app.models import Item, User
 from admin_app.reporting.definition import Param, ReportDefinition, RunContext
 
-MODEL_PARAM = Param("model", str, "", "only this model (empty: all)")
+MODEL_PARAM = Param("model", str, "", "only this model (empty: all)", choices=("", *activity.model_registry()))
 ACTION_PARAM = Param("action", str, "", "only this action (empty: all)", choices=("", *activity.ACTIONS))
 
 

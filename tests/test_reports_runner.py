@@ -160,6 +160,15 @@ def test_unknown_parameter_is_refused_before_a_run_starts(app):
         load_reports()["activity"].parse_params({"colour": "red"})
 
 
+def test_unknown_model_is_refused_naming_the_models_instead_of_an_empty_report(app, runner):
+    with pytest.raises(ReportError, match=r"choose from '' \(all\), bucketlist, item, user, not 'invoice'"):
+        load_reports()["activity"].parse_params({"model": "invoice"})
+    assert load_reports()["activity"].parse_params({"model": "item"})["model"] == "item"
+    result = runner.invoke(args=["report", "run", "activity", "--param", "model=invoice"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert db.session.scalars(select(ReportRun)).all() == []
+
+
 def test_report_sees_one_snapshot_while_another_connection_commits(known, reports_dir, backend):
     def rows(ctx):
         count = select(func.count()).select_from(Item)

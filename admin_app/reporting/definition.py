@@ -29,7 +29,8 @@ class Param:
 
     def parse(self, text: str) -> Any:
         if self.choices and text not in self.choices:
-            raise ReportError(f"--param {self.name}: choose from {', '.join(self.choices)}, not {text!r}")
+            shown = ", ".join(c or "'' (all)" for c in self.choices)
+            raise ReportError(f"--param {self.name}: choose from {shown}, not {text!r}")
         if self.kind is int:
             try:
                 return int(text)
