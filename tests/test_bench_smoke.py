@@ -5,16 +5,15 @@ a tool the suite needs is not installed (wrk, sqlite3, /usr/bin/time, gunicorn),
 """
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import sys
 from numbers import Number
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runs import run_bench_script
+
 
 pytestmark = pytest.mark.sqlite
 
@@ -39,12 +38,7 @@ def test_suite_quick_run_writes_every_section(tmp_path: Path) -> None:
     problem = _missing()
     if problem:
         pytest.skip(problem)
-    out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "suite.py"), "--quick", "--db", "sqlite",
-                           "--json", str(out), "--data-dir", str(tmp_path / "data")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_bench_script("suite.py", ["--quick", "--db", "sqlite"], tmp_path, timeout=120)
 
     assert result["machine"]["cores"] >= 1 and result["machine"]["mem_total_gib"] > 0
     [run] = result["runs"]

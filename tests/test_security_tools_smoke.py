@@ -6,16 +6,15 @@ is not set.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_runs import run_bench_script
+
 
 pytestmark = pytest.mark.sqlite
 
@@ -30,12 +29,7 @@ def _need(tool: str, install: str) -> None:
 def test_sqlmap_finds_the_feed_actor_parameter_not_injectable(tmp_path: Path) -> None:
     _need("sqlmap", "apt-get install -y sqlmap; `make test` installs it")
     _need("gunicorn", "pip install -r requirements-dev.txt")
-    out = tmp_path / "sqlmap.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "sqlmap_scan.py"), "--quick", "--db", "sqlite",
-                           "--json", str(out), "--data-dir", str(tmp_path / "data")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_bench_script("sqlmap_scan.py", ["--quick", "--db", "sqlite"], tmp_path, timeout=240)
     [run] = result["runs"]
     [target] = run["targets"]
     assert (target["path"], target["param"], target["baseline_status"]) == ("/admin/activity/feed.json", "actor", 200)
@@ -45,12 +39,8 @@ def test_sqlmap_finds_the_feed_actor_parameter_not_injectable(tmp_path: Path) ->
 
 def test_short_mixed_load_has_no_5xx_no_lock_errors_and_the_scheduled_report_runs(tmp_path: Path) -> None:
     _need("gunicorn", "pip install -r requirements-dev.txt")
-    out = tmp_path / "load.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--db", "sqlite", "--seconds", "8",
-                           "--clients", "3", "--json", str(out), "--data-dir", str(tmp_path / "data")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    [run] = json.loads(out.read_text())["runs"]
+    [run] = run_bench_script("load.py", ["--db", "sqlite", "--seconds", "8", "--clients", "3"], tmp_path,
+                             timeout=240)["runs"]
     assert run["requests"] > 50 and run["writes"] > 0
     assert run["5xx"] == 0 and run["connection_errors"] == 0 and run["database_is_locked"] == 0
     assert run["tracebacks"] == 0
