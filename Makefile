@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PG_VERSION_DIR := $(firstword $(wildcard /etc/postgresql/*))
 
-.PHONY: run setup test test-sqlite bench bench-tools pg-up clean
+.PHONY: run setup test test-sqlite bench bench-tools browser-tools screenshots pg-up clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 2; }
@@ -42,8 +42,20 @@ bench-tools:
 	    apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing; } || true; \
 	  else echo "note: install$$missing (sudo apt-get install -y$$missing) for the benchmark suite"; fi; fi
 
-test: $(VENV)/.installed-dev pg-up bench-tools
+# Debian's Chromium for the browser journeys (tests/e2e, driven by Playwright); installed if missing and we are
+# root, otherwise named (the journeys then skip, saying why, unless CI is set).
+browser-tools:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing chromium..."; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } || true; \
+	  else echo "note: install chromium (sudo apt-get install -y chromium) for the browser journeys"; fi; fi
+
+test: $(VENV)/.installed-dev pg-up bench-tools browser-tools
 	$(PY) -m pytest -n 2 -rs
+
+# Refresh the README's screenshots (docs/screenshots/) from the browser journeys, on SQLite.
+screenshots: $(VENV)/.installed-dev browser-tools
+	E2E_SCREENSHOTS=docs/screenshots $(PY) -m pytest -p no:xdist -m "e2e and sqlite" -k screenshot
 
 test-sqlite: $(VENV)/.installed-dev
 	$(PY) -m pytest -n 2 -rs -m "not postgresql"

@@ -5,6 +5,7 @@ under CI=true an unreachable server fails the run.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
@@ -78,7 +79,14 @@ def _config(url: str) -> dict[str, Any]:
 ])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, empty database for this test session (per xdist worker)."""
-    if request.param == "sqlite":
+    with fresh_database(request.param, tmp_path_factory) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A new migrated database of ``kind`` (sqlite | postgresql), dropped afterwards; skips or fails as above."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
         _migrate(url)
         yield url
