@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 
 from .config import (BASE_DIR, Config, ConfigError, check_debug, check_metrics, check_rate_limits, check_timezone,
                      config_from_env, from_environment)
+from .errors import bad_request
 from .extensions import csrf, db, login_manager, migrate
 
 __all__ = ["create_app", "ConfigError"]
@@ -124,7 +125,7 @@ def register_security(app: Flask) -> None:
         for source in (request.args, request.form):
             for key, value in source.items(multi=True):
                 if "\x00" in key or "\x00" in value:
-                    return _bad_input("a NUL character (%00) is not allowed in any parameter")
+                    return bad_request("a NUL character (%00) is not allowed in any parameter")
         return None
 
     @app.after_request
@@ -166,12 +167,6 @@ def register_security(app: Flask) -> None:
 
     for error in (OperationalError, InterfaceError, PoolTimeout):
         app.register_error_handler(error, _database_unavailable)
-
-
-def _bad_input(message: str) -> Any:
-    if request.path.endswith(".json"):
-        return {"error": message}, 400
-    return render_template("error.html", code=400, message=message), 400
 
 
 def register_commands(app: Flask) -> None:

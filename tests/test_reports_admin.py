@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import html
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -120,7 +121,7 @@ def test_history_filter_by_report_and_unknown_report_is_400(viewer_client, repor
     assert download_url(activity.id) not in page
     response = viewer_client.get(PAGE, query_string={"report": "no-such-report"})
     assert response.status_code == 400
-    assert "unknown report 'no-such-report'" in response.get_data(as_text=True)
+    assert "unknown report 'no-such-report'" in html.unescape(response.get_data(as_text=True))
 
 
 def test_history_hides_download_when_the_file_is_gone(viewer_client, reports_dir):
@@ -236,7 +237,7 @@ def test_run_now_unknown_report_or_period_is_400(admin_client, reports_dir):
                           ({"report": "items"}, "unknown period ''")):
         response = admin_client.post_form("/admin/reports/run", data)
         assert response.status_code == 400, data
-        assert message in response.get_data(as_text=True)
+        assert message in html.unescape(response.get_data(as_text=True))
     assert run_count() == 0
 
 

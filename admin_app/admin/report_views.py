@@ -9,12 +9,12 @@ from flask_admin import BaseView, expose
 from reports import load_reports
 
 from ..activity import MAX_ID
+from ..errors import bad_request
 from ..reporting import history, runner
 from ..reporting.periods import PERIODS, named_period
 from ..timefmt import display_zone
 from ..types import utcnow
 from .access import SecureViewMixin
-from .activity_views import bad_request
 
 MIMETYPES = {".gz": "application/gzip", ".csv": "text/csv"}
 
