@@ -22,24 +22,26 @@ import csv
 import functools
 import heapq
 import io
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import (DateTime, Integer, Select, String, and_, bindparam, cast, func, literal, literal_column, or_, select,
-                        case, type_coerce, union_all)
+                        CompoundSelect, case, type_coerce, union_all)
 from sqlalchemy.orm import Session, aliased
 
 from . import signals
 from .audit import AuditMixin, audited_models
 from .csvsafe import NOT_PLAIN, SUSPECT, CSVText, csv_cell, csv_row
 from .extensions import db
-from .timefmt import parse_datetime
+from .timefmt import parse_datetime, start_of_day
 from .types import UTC, UTCDateTime
 
 ACTIONS: tuple[str, ...] = ("created", "updated", "deleted")
@@ -678,3 +680,171 @@ def actor_summary(flt: ActivityFilter, session: Session | None = None) -> list[d
     if signals.activity_queried.receivers:
         _queried("summary", flt, len(lines), started)
     return lines
+
+
+# --- events per local day (the dashboard's chart) ----------------------------------------------------------------
+
+MAX_CHART_DAYS = 366  # one count per branch and day: bounds the statement (and stays under SQLite's 500 terms)
+
+
+@dataclass(frozen=True)
+class DayCount:
+    """One calendar day in the chart's zone: its window ``[since, until)`` in UTC and the events per action in it.
+
+    The window is exactly the feed's ``since=D 00:00, until=D+1 00:00`` read in that zone, so a day of 23 or 25
+    hours (a daylight-saving change) is still one day, and a link built from it shows the same events.
+    """
+
+    day: date
+    since: datetime
+    until: datetime
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def hours(self) -> float:
+        """23 or 25 on a daylight-saving day, else 24."""
+        return (self.until - self.since).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class DailyCounts:
+    """Events per action for each of the last N local days, oldest first; the last day is today (so far)."""
+
+    zone: ZoneInfo
+    models: tuple[str, ...]  # () means every model
+    days: tuple[DayCount, ...]
+    counted_at: datetime  # when the past days were counted (earlier than ``now`` when they came from the cache)
+    cached: bool = False  # past days came from the cache; today is always counted live
+
+    def totals(self) -> dict[str, int]:
+        """Events per action over the whole range."""
+        return {a: sum(d.counts.get(a, 0) for d in self.days) for a in ACTIONS}
+
+
+def day_windows(days: int, zone: ZoneInfo, now: datetime) -> list[tuple[date, datetime, datetime]]:
+    """(day, since, until) in UTC for the last ``days`` local days in ``zone``, oldest first, today last."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if not 1 <= days <= MAX_CHART_DAYS:
+        raise BadActivityQuery(f"days must be from 1 to {MAX_CHART_DAYS}, not {days}")
+    today = now.astimezone(zone).date()
+    first = today - timedelta(days=days - 1)
+    edges = [start_of_day(first + timedelta(days=k), zone) for k in range(days + 1)]
+    return [(first + timedelta(days=k), edges[k], edges[k + 1]) for k in range(days)]
+
+
+@functools.lru_cache(maxsize=64)
+def _daily_select(models: tuple[str, ...], days: int) -> CompoundSelect:
+    """One statement counting every (model, action) branch in ``days`` consecutive windows, built once per shape.
+
+    The window edges are bind parameters ``:d0 .. :d<days>``. Each branch and day is one ``count(*)`` over
+    ``:d<k> <= at < :d<k+1>`` with the branch's own conditions, i.e. a range of that branch's (timestamp, id)
+    index and nothing more (bucketing rows with a CASE over the edges cost 5x more on SQLite: 110 against 18 ms
+    at 100k items). The ``updated`` branch is counted as the feed defines it, in two index-only-friendly terms:
+    rows with ``updated_at > created_at`` (its partial index holds exactly these) minus those among them whose
+    update was their deletion (``updated_at = deleted_at``, read from the small deleted index); the feed's
+    ``deleted_at IS NULL OR updated_at != deleted_at`` would read the table row of every update (48 of the 110 ms).
+    Each term's days are a UNION ALL of their own, nested in the outer one: SQLite refuses a compound SELECT of
+    over 500 terms, which 30 days of 5 audited models (20 terms a day) would pass.
+    """
+    everything = ActivityFilter()
+    terms = []
+    for _name, cls, action in _branches(ActivityFilter(models=models)):
+        at = _branch_columns(cls, action)[0]
+        if action == "updated":
+            wheres = [(1, at, (cls.updated_at > cls.created_at,)),
+                      (-1, cls.deleted_at, (cls.deleted_at.is_not(None), cls.updated_at == cls.deleted_at,
+                                            cls.updated_at > cls.created_at))]
+        else:
+            wheres = [(1, at, tuple(_branch_where(cls, action, everything)))]
+        for sign, column, conds in wheres:
+            n = (func.count() if sign > 0 else -func.count()).label("n")
+            label = literal(action, String).label("action")
+            per_day = [select(label, literal_column(str(k), Integer).label("day"), n)
+                       .where(*conds, column >= bindparam(f"d{k}"), column < bindparam(f"d{k + 1}"))
+                       for k in range(days)]
+            terms.append(select(union_all(*per_day).subquery()) if days > 1 else per_day[0])
+    return union_all(*terms)
+
+
+def _count_days(models: tuple[str, ...], windows: Sequence[tuple[date, datetime, datetime]],
+                session: Session) -> list[dict[str, int]]:
+    """Events per action for each window (consecutive, oldest first), in one round trip."""
+    out: list[dict[str, int]] = [dict.fromkeys(ACTIONS, 0) for _ in windows]
+    if not any(True for _ in _branches(ActivityFilter(models=models))):
+        return out
+    params = {f"d{k}": since for k, (_, since, _) in enumerate(windows)} | {f"d{len(windows)}": windows[-1][2]}
+    for row in session.execute(_daily_select(models, len(windows)), params):
+        out[int(row.day)][row.action] += int(row.n)
+    return out
+
+
+class DayCountCache:
+    """Counts of completed past days per (zone, models, days, today), kept for a short time in this process.
+
+    A past day's count can still change (a later update or deletion moves an event out of it), so it is only
+    kept ``ttl`` seconds; today is never cached. Bounded to ``size`` keys, oldest dropped first; thread-safe.
+    """
+
+    def __init__(self, size: int = 128) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], tuple[datetime, tuple[dict[str, int], ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, key: tuple[Any, ...], now: datetime,
+            ttl: float) -> tuple[datetime, tuple[dict[str, int], ...]] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None:
+            return None
+        age = (now - entry[0]).total_seconds()
+        return entry if 0 <= age < ttl else None  # a clock that went back counts as expired
+
+    def put(self, key: tuple[Any, ...], counted_at: datetime, past: tuple[dict[str, int], ...]) -> None:
+        with self._lock:
+            self._entries[key] = (counted_at, past)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def app_day_cache() -> DayCountCache:
+    """The current app's cache of past days' counts (one per app, so two apps never share numbers)."""
+    return current_app.extensions.setdefault("activity_day_counts", DayCountCache())
+
+
+def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str] | None = None,
+                 session: Session | None = None, cache: DayCountCache | None = None, ttl: float = 0) -> DailyCounts:
+    """Events per action for each of the last ``days`` calendar days in ``zone`` (today included), oldest first.
+
+    A day counts exactly what the feed shows for ``since=D 00:00, until=D+1 00:00`` in ``zone`` (the same
+    branches, conditions and half-open window), for ``models`` (None or empty: all). One round trip. With a
+    ``cache`` and ``ttl`` > 0, past days counted less than ``ttl`` seconds ago are reused and only today is
+    counted, so the cost no longer grows with the busiest month. Raises BadActivityQuery for an unknown model.
+    """
+    known = model_registry()
+    chosen = tuple(sorted(dict.fromkeys(m.lower() for m in models or ())))
+    unknown = [m for m in chosen if m not in known]
+    if unknown:
+        raise BadActivityQuery(f"unknown model {unknown[0]!r}; choose from {', '.join(sorted(known))}")
+    session = session or db.session
+    windows = day_windows(days, zone, now)
+    key = (str(zone), chosen, days, windows[-1][0])
+    hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
+    if hit is not None:
+        counted_at, past = hit
+        counts = [*(dict(c) for c in past), *_count_days(chosen, windows[-1:], session)]
+    else:
+        counted_at, counts = now, _count_days(chosen, windows, session)
+        if cache is not None and ttl > 0 and days > 1:
+            cache.put(key, now, tuple(counts[:-1]))
+    return DailyCounts(zone, chosen, tuple(DayCount(d, s, u, c) for (d, s, u), c in zip(windows, counts)),
+                       counted_at, cached=hit is not None)

@@ -39,6 +39,8 @@ class Config:
     PASSWORD_METHOD = "scrypt"
     EXPORT_CHUNK_SIZE = 1000
     DASHBOARD_COUNT_CAP = 1000  # the dashboard's counters show "1,000+" beyond this (an exact count on request)
+    # Seconds the dashboard chart reuses its counts of past days (today is always counted live); 0: count every time.
+    DASHBOARD_CHART_TTL = 300
     REPORTS_DIR: str | None = None  # None: INSTANCE_DIR/reports
     REPORT_CHUNK_SIZE = 10_000
     REPORT_RUN_TIMEOUT = 6 * 3600  # a 'running' row older than this, from a dead process, is marked failed

@@ -1,15 +1,19 @@
 """The dashboard and the activity feed (HTML, JSON, CSV): parse input, call the query layer, render."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, jsonify, request, url_for
+from flask import current_app, jsonify, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 
 from reports import load_reports
 
-from .. import activity
+from .. import activity, charts
+from ..errors import bad_request
 from ..reporting import history
 from ..timefmt import display_zone, start_of_day
 from ..types import utcnow
@@ -18,23 +22,24 @@ from .export import csv_response
 
 
 
-def bad_request(message: str) -> Response:
-    """400 with the message, as JSON for API clients and plain text otherwise."""
-    if request.path.endswith(".json"):
-        response = jsonify(error=message)
-    else:
-        response = Response(f"Bad request: {message}\n", mimetype="text/plain")
-    response.status_code = 400
-    return response
-
-
 class DashboardView(SecureViewMixin, AdminIndexView):
-    """Admin home: the latest events, counts for today and the last 7 days, and reports whose last run failed."""
+    """Admin home: events per day (chart), the latest events, counts for today and the last 7 days, and reports
+    whose last run failed."""
+
+    chart_days = 30
 
     @expose("/")
     def index(self) -> Any:
         zone = display_zone()
         now = utcnow()
+        chart_model = request.args.get("chart_model", "").strip().lower()
+        try:  # first: a bad chart_model costs no query
+            daily = activity.daily_counts(self.chart_days, zone, now, [chart_model] if chart_model else None,
+                                          cache=activity.app_day_cache(), ttl=current_app.config["DASHBOARD_CHART_TTL"])
+        except activity.BadActivityQuery as exc:
+            return bad_request(f"chart_model: {exc}")
+
+        chart_href = self._chart_feed_urls(zone, chart_model)
         today = start_of_day(now.astimezone(zone).date(), zone)
         week = now - timedelta(days=7)
         latest = activity.fetch_page(activity.ActivityFilter(), limit=20)
@@ -55,7 +60,42 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             week_since=week.isoformat(),
             report_failures=history.latest_failures(load_reports()),
             zone=zone,
+            daily=daily,
+            chart_svg=charts.activity_chart(daily, chart_href),
+            chart_href=chart_href,
+            chart_choices=self._chart_choices(chart_model),
+            chart_ttl=current_app.config["DASHBOARD_CHART_TTL"],
         )
+
+    @staticmethod
+    def _chart_feed_urls(zone: ZoneInfo, model: str) -> Callable[[activity.DayCount, str | None], str]:
+        """href(day, action): the feed of exactly one chart day's window (and action), as the chart counted it.
+        The page has ~240 of these links (chart and table): url_for for each took 6 ms, so the path is built
+        once and each day's window encoded once."""
+        base = url_for("activity.index") + "?"
+        windows: dict[tuple[Any, Any], str] = {}
+
+        def href(day: activity.DayCount, action: str | None = None) -> str:
+            window = windows.get((day.since, day.until))
+            if window is None:
+                since, until = day.since.astimezone(zone).isoformat(), day.until.astimezone(zone).isoformat()
+                window = windows[(day.since, day.until)] = urlencode(
+                    [("since", since), ("until", until)] + ([("model", model)] if model else []))
+            return f"{base}{window}&{urlencode({'action': action})}" if action else base + window
+
+        return href
+
+    @staticmethod
+    def _chart_choices(current: str) -> list[tuple[str, str, bool]]:
+        """(label, URL, is current) per chart model, "All" first. The other arguments (exact=1) are kept; they
+        are encoded here rather than passed to url_for, which would take "_external" or "_scheme" as its own."""
+        kept = [(k, v) for k, v in request.args.items(multi=True) if k != "chart_model"]
+        choices = []
+        for name in ("", *activity.model_registry()):
+            query = urlencode(kept + ([("chart_model", name)] if name else []))
+            url = url_for(".index") + (f"?{query}" if query else "") + "#activity-chart-section"
+            choices.append((name or "All", url, name == current))
+        return choices
 
 
 class ActivityView(SecureViewMixin, BaseView):
@@ -69,15 +109,15 @@ class ActivityView(SecureViewMixin, BaseView):
         except activity.BadActivityQuery as exc:
             return bad_request(str(exc))
         args = activity.filter_args(page.filters)
+        limit = request.args.get("limit") or None  # paging keeps the page size the reader chose
         older = None
         if page.next_cursor is not None:
-            older = url_for(".index", cursor=activity.encode_cursor(page.next_cursor),
-                            limit=request.args.get("limit") or None, **args)
+            older = url_for(".index", cursor=activity.encode_cursor(page.next_cursor), limit=limit, **args)
         return self.render(
             "admin/activity.html",
             page=page,
             older_url=older,
-            newest_url=url_for(".index", **args) if request.args.get("cursor") else None,
+            newest_url=url_for(".index", limit=limit, **args) if request.args.get("cursor") else None,
             csv_url=url_for(".export_csv", **args),
             json_url=url_for(".feed_json", **args),
             form=dict(since=request.args.get("since", ""), until=request.args.get("until", ""),
