@@ -88,9 +88,11 @@ def init_db_command() -> None:
 @click.option("--name", "display_name", default="", help="Display name (defaults to the email's local part).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
 @click.option("--as", "as_email", metavar="EMAIL", help="Record this existing user as the creator.")
+@click.option("--timezone", metavar="ZONE", help="The user's display time zone (IANA name); default: APP_TIMEZONE.")
 @with_appcontext
 @db_errors
-def create_user_command(email: str, role: str, display_name: str, password_stdin: bool, as_email: str | None) -> None:
+def create_user_command(email: str, role: str, display_name: str, password_stdin: bool, as_email: str | None,
+                        timezone: str | None) -> None:
     """Create a user who can log in to the admin."""
     if password_stdin:
         password = _stdin_line()
@@ -98,7 +100,7 @@ def create_user_command(email: str, role: str, display_name: str, password_stdin
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with acting_as(_actor_id(as_email)):
-            user = create_user(email, password, role, display_name)
+            user = create_user(email, password, role, display_name, timezone)
     except AccountError as exc:
         fail(str(exc))
     click.echo(f"created {user.role} {user.email} (id {user.id})")

@@ -25,6 +25,9 @@ class User(AuditMixin, UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="viewer")
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default="!")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # The user's own display zone (IANA name); NULL: APP_TIMEZONE. A preference, set without auditing
+    # (accounts.set_timezone), so it is no "user updated" event.
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     bucketlists: Mapped[list["Bucketlist"]] = relationship(
         back_populates="owner", foreign_keys="Bucketlist.owner_id"

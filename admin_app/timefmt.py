@@ -1,19 +1,75 @@
 """Time at the edges: read user input in the display zone, show times with the zone named."""
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flask import current_app
+from flask import current_app, has_request_context
+from flask_login import current_user
 
 from .types import UTC
 
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
 
 
-def display_zone() -> ZoneInfo:
-    """The configured display time zone (APP_TIMEZONE)."""
+# Offered first on the display settings page; any other IANA zone can be chosen too.
+COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
+                "America/Denver", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai",
+                "Asia/Tokyo", "Australia/Sydney")
+
+
+def app_zone() -> ZoneInfo:
+    """The app-wide zone (APP_TIMEZONE): for everything that is not one user's display."""
     return ZoneInfo(current_app.config["APP_TIMEZONE"])
+
+
+def display_zone() -> ZoneInfo:
+    """The zone times are shown in and typed dates are read in: the logged-in user's own (``User.timezone``),
+    else APP_TIMEZONE.
+
+    Outside a request (CLI, scheduler, report runs) there is no user, so it is always APP_TIMEZONE. A stored
+    name this host's tz database does not know (tzdata changed) falls back to APP_TIMEZONE rather than fail.
+    """
+    if has_request_context():
+        name = getattr(current_user, "timezone", None)  # anonymous users have none
+        if name:
+            zone = _zone(name)
+            if zone is not None:
+                return zone
+    return app_zone()
+
+
+@functools.lru_cache(maxsize=128)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@functools.cache
+def zone_names() -> tuple[str, ...]:
+    """Every IANA zone a user may choose, sorted (read once: listing the tz database takes ~50 ms).
+
+    "localtime" is the host's own zone file, not an IANA name: what it means changes with the server.
+    """
+    return tuple(sorted(available_timezones() - {"localtime"}))
+
+
+def parse_zone_choice(text: str) -> str | None:
+    """A display zone chosen by a user: an IANA name, or "" for the app default (None).
+
+    Raises ValueError saying what to choose.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    if text not in zone_names():
+        shown = text if len(text) <= 64 else text[:64] + "..."
+        raise ValueError(f"{shown!r} is not a time zone; choose an IANA name such as 'Europe/Berlin' or "
+                         "'America/New_York', or the app default")
+    return text
 
 
 def parse_datetime(text: str, zone: ZoneInfo) -> datetime:

@@ -9,9 +9,10 @@ from flask_admin.theme import Bootstrap4Theme
 
 from ..extensions import db
 from ..models import Bucketlist, Item, User
-from ..timefmt import format_local
+from ..timefmt import display_zone, format_local
 from .activity_views import ActivityView, DashboardView
 from .model_views import BucketlistView, ItemView, UserView
+from .preferences import DisplaySettingsView
 from .report_views import ReportsView
 
 
@@ -29,6 +30,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(UserView(User, db, name="Users", endpoint="users"))
     admin.add_view(BucketlistView(Bucketlist, db, name="Bucketlists", endpoint="bucketlists"))
     admin.add_view(ItemView(Item, db, name="Items", endpoint="items"))
+    admin.add_view(DisplaySettingsView(name="Display settings", endpoint="settings", url="/admin/settings"))
     # Feed model name -> endpoint of its admin view, for links from events to records.
     app.extensions["record_endpoints"] = {
         v.model.__name__.lower(): v.endpoint for v in admin._views if getattr(v, "model", None) is not None
@@ -41,6 +43,8 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("localtime")
     def _localtime(value: datetime | None) -> str:
         return format_local(value)
+
+    app.add_template_global(display_zone, "display_zone")  # the navbar and notes name the zone in effect
 
     @app.template_global()
     def record_url(model: str, pk: int) -> str | None:

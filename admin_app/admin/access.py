@@ -31,6 +31,9 @@ def _ignore_foreign_return_url() -> None:
 class SecureViewMixin:
     """Mix into every admin view: anonymous -> login page; viewer -> read only (403 on writes)."""
 
+    #: True only for a view whose POSTs change nothing but the requesting user's own preferences (viewers too).
+    viewers_may_post: bool = False
+
     def is_accessible(self) -> bool:
         return bool(current_user.is_authenticated and current_user.is_active)
 
@@ -40,7 +43,8 @@ class SecureViewMixin:
             target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("auth.login", next=target))
         is_admin = current_user.is_admin
-        if not is_admin and (name in WRITE_ENDPOINTS or request.method not in ("GET", "HEAD")):
+        if not is_admin and not self.viewers_may_post and (name in WRITE_ENDPOINTS
+                                                           or request.method not in ("GET", "HEAD")):
             abort(403)
         _ignore_foreign_return_url()
         return super()._handle_view(name, **kwargs)  # type: ignore[misc]

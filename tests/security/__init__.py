@@ -65,6 +65,8 @@ EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
     "reports.index": READ,
     "reports.download": READ,
     "reports.run_now": WRITE,
+    # Each user's own display zone: viewers may set theirs too (the form names no user; see own_preference_only).
+    "settings.display": {"GET": _by_role(LOGIN, 200, 200), "POST": _by_role(LOGIN, ON_HOST, ON_HOST)},
     # A scraper's bearer token or an admin's session; anonymous is 401 (not a login page: scrapers follow no form).
     "metrics.metrics": {"GET": _by_role(401, 403, 200), "POST": _same(405)},
     **{f"{view}.{name}": access for view in MODEL_VIEWS for name, access in MODEL_ENDPOINTS.items()},
@@ -130,6 +132,21 @@ def changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     return {key for key in before if before[key] != after[key]}
 
 
+# Columns a user may change on their own row whatever their role (settings.display), and a value to set.
+OWN_PREFERENCES = {"timezone": "Pacific/Auckland"}
+
+
+def own_preference_only(before: dict[str, Any], after: dict[str, Any], user_id: int) -> bool:
+    """True when the snapshots differ only in OWN_PREFERENCES columns of user ``user_id``'s own row."""
+    if changed(before, after) != {"users"}:
+        return False
+    keep = [i for i, c in enumerate(User.__table__.columns) if c.name not in OWN_PREFERENCES]
+    rows = {side: [tuple(r[i] for i in keep) for r in snap["users"]] for side, snap in (("b", before), ("a", after))}
+    ids = [r[0] for r in before["users"]]
+    differ = {ids[i] for i, (b, a) in enumerate(zip(before["users"], after["users"])) if b != a}
+    return rows["b"] == rows["a"] and differ == {user_id}
+
+
 def swept_rules(app: Flask) -> list[Rule]:
     """Every rule of the URL map, in a stable order; logging out comes last (it ends the session)."""
     return sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "auth.logout", r.rule, r.endpoint))
@@ -177,6 +194,8 @@ def post_data(endpoint: str, seeded: Seeded, action: str = "restore") -> dict[st
         return {"list_form_pk": ids["live"], "title": "Edited by sweep", "email": "edited@example.com"}
     if endpoint == "reports.run_now":
         return {"report": "items", "period": "today"}
+    if endpoint == "settings.display":
+        return dict(OWN_PREFERENCES)
     if endpoint == "auth.login":
         return {"email": "admin@example.com", "password": "wrong-password-123"}
     return {}

@@ -12,8 +12,9 @@ import pytest
 from flask import Flask
 
 from tests.conftest import logged_in
-from tests.security import (EXPECTED, HOME, LOGIN, METHODS, METRICS_TOKEN, ON_HOST, ROLES, SECRETS, STATIC_FILES,
-                            changed, post_data, seed, snapshot, swept_rules, url_for_rule)
+from tests.security import (EXPECTED, HOME, LOGIN, METHODS, METRICS_TOKEN, ON_HOST, OWN_PREFERENCES, ROLES, SECRETS,
+                            STATIC_FILES, changed, own_preference_only, post_data, seed, snapshot, swept_rules,
+                            url_for_rule)
 
 # Pages whose 200 answer must show the seeded rows to a viewer: proves the anonymous "no data" check looks at
 # pages that do hold data.
@@ -109,9 +110,13 @@ def test_sweep_every_rule_as_every_role_finds_no_leak(app, make_user, admin_user
                     leaks.append(f"{role} {method} {url}: {problem}")
                 if response.status_code == 200 and any(s in response.get_data(as_text=True) for s in SECRETS):
                     shows_data[role].add(rule.endpoint)
-        written = changed(before, snapshot(app))
+        after = snapshot(app)
+        written = changed(before, after)
         if role == "admin":  # control: the same requests with an admin's session do write
             assert written == {"users", "bucketlists", "items", "report_runs", "files"}, written
+        elif role == "viewer":  # their own display zone, and nothing else (the control that the POST went in)
+            if not own_preference_only(before, after, viewer_user.id):
+                leaks.append(f"{role} changed {sorted(written)}; expected only their own {sorted(OWN_PREFERENCES)}")
         elif written:
             leaks.append(f"{role} changed {sorted(written)}")
 
