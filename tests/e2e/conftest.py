@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import fresh_database
 
-from .server import ADMIN, PASSWORD, VIEWER, LiveServer, seed
+from .server import ADMIN, PASSWORD, TRAVELLER, VIEWER, LiveServer, seed
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
@@ -143,7 +143,7 @@ def _context(browser: Any, server: LiveServer, watch: Watch, state: Path | None,
 @pytest.fixture
 def make_page(browser: Any, live_server: LiveServer, watch: Watch,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """make_page(role='admin'|'viewer'|None, viewport=LAPTOP) -> a Page in a fresh context, logged in as that role.
+    """make_page(role='admin'|'viewer'|'traveller'|None, viewport=LAPTOP) -> a Page in a fresh context, logged in as that role.
 
     After the test, no page may have logged a console error, a script error or a CSP violation.
     """
@@ -154,7 +154,7 @@ def make_page(browser: Any, live_server: LiveServer, watch: Watch,
     def make(role: str | None = "admin", viewport: dict[str, int] = LAPTOP) -> Any:
         state = None
         if role is not None:
-            email = {"admin": ADMIN, "viewer": VIEWER}[role]
+            email = {"admin": ADMIN, "viewer": VIEWER, "traveller": TRAVELLER}[role]
             state = _login_state(browser, live_server, email, states / f"{role}.json")
         context = _context(browser, live_server, watch, state, viewport)
         contexts.append(context)

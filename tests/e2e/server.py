@@ -22,6 +22,7 @@ SECRET = "e2e-secret-key-not-for-production"
 PASSWORD = "e2e-password-123"
 ADMIN = "admin@example.com"
 VIEWER = "viewer@example.com"
+TRAVELLER = "traveller@example.com"  # a viewer who changes their display zone (the others keep the app's)
 
 
 def seed(url: str, instance: Path) -> None:
@@ -32,6 +33,7 @@ def seed(url: str, instance: Path) -> None:
         seed_demo(users=25, items=2_000, months=2, seed=7)
         create_user(ADMIN, PASSWORD, "admin", "Ada Admin")
         create_user(VIEWER, PASSWORD, "viewer", "Vic Viewer")
+        create_user(TRAVELLER, PASSWORD, "viewer", "Tess Traveller")
         db.session.remove()
         db.engine.dispose()
 
