@@ -20,7 +20,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 # The drawing in viewBox units; the SVG is as wide as its container and keeps this aspect ratio.
 WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 60, 28, 40, 60
+LEFT, RIGHT, TOP, BOTTOM = 60, 44, 40, 60  # RIGHT: room for a bold "Nov 21" at phone size
 LABEL_EVERY = 5  # x-axis labels: today and every 5th day before it
 
 Href = Callable[[DayCount, str | None], str]  # (day, action or None for every action) -> feed URL

@@ -94,6 +94,12 @@ def test_feed_is_usable_with_the_keyboard_alone(admin_page: Any) -> None:
 def test_screenshot_of_page_for_the_readme(make_page: Any, live_server: Any, screenshot_dir: Path,
                                           name: str, path: str) -> None:
     """The README's pictures come from here (make screenshots); at laptop and phone width."""
+    if name == "reports":  # a history worth showing: one run of each of two reports
+        page = make_page("admin")
+        page.goto(path)
+        for report in ("daily-activity", "user-activity"):
+            with page.expect_navigation():
+                page.locator(f"form:has(input[name=report][value={report}]) button").click()
     for label, viewport in (("", LAPTOP), ("-phone", PHONE)):
         page = make_page("admin", viewport=viewport)
         page.goto(path)
