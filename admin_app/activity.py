@@ -684,7 +684,7 @@ def actor_summary(flt: ActivityFilter, session: Session | None = None) -> list[d
 
 # --- events per local day (the dashboard's chart) ----------------------------------------------------------------
 
-MAX_CHART_DAYS = 366  # one count per branch and day: bounds the statement (and stays under SQLite's 500 terms)
+MAX_CHART_DAYS = 366  # a year: one statement per day, so this bounds the round trips of one count
 
 
 @dataclass(frozen=True)
@@ -738,20 +738,21 @@ def day_windows(days: int, zone: ZoneInfo, now: datetime) -> list[tuple[date, da
 
 
 @functools.lru_cache(maxsize=64)
-def _daily_select(models: tuple[str, ...], days: int) -> CompoundSelect:
-    """One statement counting every (model, action) branch in ``days`` consecutive windows, built once per shape.
+def _day_select(models: tuple[str, ...]) -> CompoundSelect:
+    """One statement counting every (model, action) branch in one window ``:lo <= at < :hi``, built once per shape.
 
-    The window edges are bind parameters ``:d0 .. :d<days>``. Each branch and day is one ``count(*)`` over
-    ``:d<k> <= at < :d<k+1>`` with the branch's own conditions, i.e. a range of that branch's (timestamp, id)
-    index and nothing more (bucketing rows with a CASE over the edges cost 5x more on SQLite: 110 against 18 ms
-    at 100k items). The ``updated`` branch is counted as the feed defines it, in two index-only-friendly terms:
-    rows with ``updated_at > created_at`` (its partial index holds exactly these) minus those among them whose
-    update was their deletion (``updated_at = deleted_at``, read from the small deleted index); the feed's
-    ``deleted_at IS NULL OR updated_at != deleted_at`` would read the table row of every update (48 of the 110 ms).
-    Each term's days are a UNION ALL of their own, nested in the outer one: SQLite refuses a compound SELECT of
-    over 500 terms, which 30 days of 5 audited models (20 terms a day) would pass.
+    Each branch is one ``count(*)`` over its own (timestamp, id) index range and nothing more (bucketing rows with a
+    CASE over 30 day edges cost 5x more on SQLite: 110 against 18 ms at 100k items). The ``updated`` branch is
+    counted as the feed defines it, in two index-only-friendly terms: rows with ``updated_at > created_at`` (its
+    partial index holds exactly these) minus those among them whose update was their deletion (``updated_at =
+    deleted_at``, read from the small deleted index); the feed's ``deleted_at IS NULL OR updated_at != deleted_at``
+    would read the table row of every update (48 of the 110 ms).
+
+    One window per statement, run once per day: a statement of all 30 days (360 counts) was one round trip but took
+    SQLAlchemy 0.2-1.5 s to compile for every new engine; this one takes about 20 ms (docs/PERFORMANCE.md).
     """
     everything = ActivityFilter()
+    lo, hi = bindparam("lo"), bindparam("hi")
     terms = []
     for _name, cls, action in _branches(ActivityFilter(models=models)):
         at = _branch_columns(cls, action)[0]
@@ -763,23 +764,20 @@ def _daily_select(models: tuple[str, ...], days: int) -> CompoundSelect:
             wheres = [(1, at, tuple(_branch_where(cls, action, everything)))]
         for sign, column, conds in wheres:
             n = (func.count() if sign > 0 else -func.count()).label("n")
-            label = literal(action, String).label("action")
-            per_day = [select(label, literal_column(str(k), Integer).label("day"), n)
-                       .where(*conds, column >= bindparam(f"d{k}"), column < bindparam(f"d{k + 1}"))
-                       for k in range(days)]
-            terms.append(select(union_all(*per_day).subquery()) if days > 1 else per_day[0])
+            terms.append(select(literal(action, String).label("action"), n).where(*conds, column >= lo, column < hi))
     return union_all(*terms)
 
 
 def _count_days(models: tuple[str, ...], windows: Sequence[tuple[date, datetime, datetime]],
                 session: Session) -> list[dict[str, int]]:
-    """Events per action for each window (consecutive, oldest first), in one round trip."""
+    """Events per action for each window (consecutive, oldest first): one statement per window."""
     out: list[dict[str, int]] = [dict.fromkeys(ACTIONS, 0) for _ in windows]
     if not any(True for _ in _branches(ActivityFilter(models=models))):
         return out
-    params = {f"d{k}": since for k, (_, since, _) in enumerate(windows)} | {f"d{len(windows)}": windows[-1][2]}
-    for row in session.execute(_daily_select(models, len(windows)), params):
-        out[int(row.day)][row.action] += int(row.n)
+    statement = _day_select(models)
+    for k, (_, since, until) in enumerate(windows):
+        for row in session.execute(statement, {"lo": since, "hi": until}):
+            out[k][row.action] += int(row.n)
     return out
 
 
@@ -826,7 +824,7 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     """Events per action for each of the last ``days`` calendar days in ``zone`` (today included), oldest first.
 
     A day counts exactly what the feed shows for ``since=D 00:00, until=D+1 00:00`` in ``zone`` (the same
-    branches, conditions and half-open window), for ``models`` (None or empty: all). One round trip. With a
+    branches, conditions and half-open window), for ``models`` (None or empty: all); one statement per day. With a
     ``cache`` and ``ttl`` > 0, past days counted less than ``ttl`` seconds ago are reused and only today is
     counted, so the cost no longer grows with the busiest month. Raises BadActivityQuery for an unknown model.
     """

@@ -94,3 +94,17 @@ def test_download_csv_has_the_filtered_feeds_rows(admin_page: Any) -> None:
         rows = list(csv.DictReader(io.StringIO(fh.read())))
     assert [(r["model"], int(r["id"]), r["action"]) for r in rows] == shown
     assert all(r["at"].endswith("+00:00") for r in rows)  # files carry UTC, unambiguous
+
+
+def test_a_dashboard_counter_opens_the_feed_it_counted(admin_page: Any) -> None:
+    page = admin_page
+    page.goto("/admin/")
+    row = page.locator("table.counts tbody tr", has_text="bucketlist deleted")
+    link = row.locator("td a").nth(1)  # the last 7 days
+    counted = int(link.inner_text().replace(",", ""))
+    assert counted > 0  # the seeded week has deletions
+    with page.expect_navigation():
+        link.click()
+    assert "model=bucketlist" in page.url and "action=deleted" in page.url
+    rows = feed_rows(page)
+    assert len(rows) == counted and {(r["Model"], r["Action"]) for r in rows} == {("bucketlist", "deleted")}
