@@ -22,7 +22,6 @@ from admin_app.activity import ACTIONS, DailyCounts, DayCount, DayCountCache, da
 from admin_app.charts import activity_chart, nice_ticks
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
-from admin_app.timefmt import start_of_day
 from admin_app.types import UTC, utcnow
 from tests.bench_runs import run_bench_script
 

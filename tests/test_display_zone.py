@@ -5,19 +5,15 @@ is a display preference, not audited data: it leaves the user's audit columns al
 """
 from __future__ import annotations
 
-import contextlib
 import re
-import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 from flask_login import login_user
-from sqlalchemy import create_engine, insert, inspect, select, text
+from sqlalchemy import insert, inspect, select, text
 
 from admin_app import create_app
 from admin_app.accounts import set_timezone
@@ -25,7 +21,7 @@ from admin_app.extensions import db
 from admin_app.models import ReportRun, User
 from admin_app.timefmt import app_zone, display_zone, format_local, zone_names
 from tests import factories
-from tests.conftest import PG_ADMIN_URL, _config, logged_in
+from tests.conftest import _config, fresh_database, logged_in
 from tests.security.test_redirects import EVIL, HARMLESS_IF_ECHOED, off_host
 
 UTC = timezone.utc
@@ -324,32 +320,14 @@ def test_models_match_the_migrations(app):
     assert column["nullable"] and column["type"].length == 64
 
 
-@contextlib.contextmanager
-def throwaway_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own: migrating down and up must not touch the session's."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'roundtrip.db'}"
-        return
-    name = f"admin_app_test_tz_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def test_migration_adds_the_column_keeps_existing_users_and_downgrades(backend, tmp_path):
+def test_migration_adds_the_column_keeps_existing_users_and_downgrades(backend, tmp_path_factory):
     from flask_migrate import downgrade, upgrade
 
-    with throwaway_database(backend, tmp_path) as url:
+    with fresh_database(backend, tmp_path_factory) as url:  # its own: migrating down must not touch the session's
         other = create_app(_config(url))
         with other.app_context():
             directory = other.extensions["migrate"].directory
-            upgrade(directory=directory, revision=PREVIOUS_HEAD)
+            downgrade(directory=directory, revision=PREVIOUS_HEAD)
             with db.engine.begin() as conn:  # a user from before the column (the model's other columns only)
                 conn.execute(insert(User.__table__).values(email="old@example.com", display_name="Old", role="viewer",
                                                            password_hash="!", active=True, created_at=AT,
