@@ -706,7 +706,7 @@ class DayCount:
 
     @property
     def hours(self) -> float:
-        """23 or 25 on a daylight-saving day, else 24."""
+        """Other than 24 on a daylight-saving day (23 or 25 in most zones; 23.5 or 24.5 on Lord Howe Island)."""
         return (self.until - self.since).total_seconds() / 3600
 
 
@@ -742,11 +742,11 @@ def _day_select(models: tuple[str, ...]) -> CompoundSelect:
     """One statement counting every (model, action) branch in one window ``:lo <= at < :hi``, built once per shape.
 
     Each branch is one ``count(*)`` over its own (timestamp, id) index range and nothing more (bucketing rows with a
-    CASE over 30 day edges cost 5x more on SQLite: 110 against 18 ms at 100k items). The ``updated`` branch is
+    CASE over 30 day edges cost 4x more on SQLite: 73 against 18.5 ms at 100k items; docs/PERFORMANCE.md). The ``updated`` branch is
     counted as the feed defines it, in two index-only-friendly terms: rows with ``updated_at > created_at`` (its
     partial index holds exactly these) minus those among them whose update was their deletion (``updated_at =
     deleted_at``, read from the small deleted index); the feed's ``deleted_at IS NULL OR updated_at != deleted_at``
-    would read the table row of every update (48 of the 110 ms).
+    would read the table row of every update.
 
     One window per statement, run once per day: a statement of all 30 days (360 counts) was one round trip but took
     SQLAlchemy 0.2-1.5 s to compile for every new engine; this one takes about 20 ms (docs/PERFORMANCE.md).

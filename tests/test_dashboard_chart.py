@@ -331,6 +331,10 @@ def test_dashboard_chart_is_csp_safe_and_the_table_matches_it(app, admin_client,
     today = utcnow().date().isoformat()  # UTC: the default APP_TIMEZONE
     assert re.search(rf"<th scope=\"row\"><time datetime=\"{today}\">{today}</time> \(today\)</th>", table)
     assert len(re.findall(r'<th scope="row">', table)) == 30
+    # The table's totals are the bars' (newest first, where the bars run oldest first).
+    bars = [_number_in(a.get("aria-label")) for a in _all(_page_svg(body), "a") if a.get("class") == "chart-day"]
+    totals = [int(n.replace(",", "")) for n in re.findall(r'<td><a href="[^"]*">([\d,]+)</a></td>\s*</tr>', table)]
+    assert totals[::-1] == bars and len(bars) == 30 and sum(bars) > 0
 
 
 def test_unknown_chart_model_is_a_400_with_a_message(admin_client):
@@ -374,7 +378,7 @@ def test_dashboard_renders_with_zero_events(app, admin_client, admin_user):
     assert "No events in these 30 days" in r.get_data(as_text=True)
 
 
-def test_hostile_item_titles_do_not_reach_the_chart_unescaped(app, admin_client, admin_user):
+def test_hostile_item_titles_leave_the_dashboard_and_its_chart_well_formed(app, admin_client, admin_user):
     now = utcnow()
     _items(_bucketlist(admin_user.id, now - DAY), [(now - HOUR, None, None)], title='<script>alert("x")</script>')
     body = admin_client.get("/admin/").get_data(as_text=True)

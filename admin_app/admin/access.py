@@ -43,8 +43,9 @@ class SecureViewMixin:
             target = request.full_path.rstrip("?") if request.method == "GET" else None
             return redirect(url_for("auth.login", next=target))
         is_admin = current_user.is_admin
-        if not is_admin and not self.viewers_may_post and (name in WRITE_ENDPOINTS
-                                                           or request.method not in ("GET", "HEAD")):
+        # viewers_may_post opens POST on that view only; Flask-Admin's write endpoints stay closed whatever it says.
+        if not is_admin and (name in WRITE_ENDPOINTS
+                             or (not self.viewers_may_post and request.method not in ("GET", "HEAD"))):
             abort(403)
         _ignore_foreign_return_url()
         return super()._handle_view(name, **kwargs)  # type: ignore[misc]

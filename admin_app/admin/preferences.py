@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
 from ..accounts import set_timezone
 from ..auth import safe_next
+from ..errors import bad_request
 from ..timefmt import COMMON_ZONES, app_zone, display_zone, parse_zone_choice, zone_names
 from ..types import utcnow
 from .access import SecureViewMixin
@@ -50,11 +51,11 @@ class DisplaySettingsView(SecureViewMixin, BaseView):
     def _save(self) -> Any:
         choice = request.form.get("timezone")
         if choice is None:
-            abort(400, description="Choose a time zone: the form has no 'timezone' field.")
+            return bad_request("Choose a time zone: the form has no 'timezone' field.")
         try:
             zone = parse_zone_choice(choice)
         except ValueError as exc:
-            abort(400, description=f"Nothing was saved: {exc}.")
+            return bad_request(f"Nothing was saved: {exc}.")
         set_timezone(int(current_user.get_id()), zone)
         flash(f"Times are now shown in {zone or app_zone().key}" + ("" if zone else " (the app default)") + ".",
               "success")

@@ -58,7 +58,13 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def browser(chromium_path: str) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        message = "playwright is not installed (pip install -r requirements-dev.txt)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs the browser journeys: {message}")
+        pytest.skip(message)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
         yield browser
@@ -75,8 +81,7 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     with fresh_database(request.param, tmp_path_factory) as url:
         instance = tmp_path_factory.mktemp(f"e2e-{request.param}")
         seed(url, instance)
-        server = LiveServer(url, instance)
-        server.kind = request.param
+        server = LiveServer(url, instance, request.param)
         try:
             yield server
         finally:
@@ -86,13 +91,12 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 class Watch:
-    """What the pages of one browser context said: errors (console, script, CSP) and the pages visited."""
+    """What the pages of one test said: errors (console, script, CSP); and every page visited, for the summary."""
 
-    visited_total: list[str] = []  # every page of the session, for the summary
+    visited_total: list[str] = []  # every page of the session (per xdist worker)
 
     def __init__(self) -> None:
         self.errors: list[str] = []
-        self.pages: list[str] = []
         self.allowed: list[str] = []  # substrings of console errors a test expects (e.g. a 400 it asked for)
 
     def attach(self, page: Any) -> None:
@@ -105,7 +109,6 @@ class Watch:
             self.errors.append(text)
 
     def _visit(self, url: str) -> None:
-        self.pages.append(url)
         Watch.visited_total.append(url)
 
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from admin_app import create_app
 from admin_app.accounts import create_user
@@ -47,14 +46,17 @@ def free_port() -> int:
 class LiveServer:
     """gunicorn (1 worker, 4 threads) serving create_app() with development settings; stopped by stop()."""
 
-    def __init__(self, url: str, instance: Path) -> None:
+    def __init__(self, url: str, instance: Path, kind: str) -> None:
+        self.kind = kind  # sqlite | postgresql
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.instance = instance
         self.log_path = instance / "server.log"
         env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "METRICS_ENABLED", "FLASK_DEBUG")}
+        # Login limits counted by this server alone (a RATELIMIT_STORAGE_URI=redis:// in the developer's shell would
+        # make every journey server of the run share one 5-a-minute budget per account).
         env.update(DATABASE_URL=url, SECRET_KEY=SECRET, INSTANCE_DIR=str(instance), APP_TIMEZONE=ZONE,
-                   REPORTS_DIR=str(instance / "reports"), PYTHONPATH=str(ROOT))
+                   REPORTS_DIR=str(instance / "reports"), PYTHONPATH=str(ROOT), RATELIMIT_STORAGE_URI="memory://")
         gunicorn = Path(sys.executable).parent / "gunicorn"
         cmd = [str(gunicorn), "-w", "1", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{self.port}",
                "--log-level", "warning", "admin_app:create_app()"]
@@ -89,12 +91,3 @@ class LiveServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def __enter__(self) -> "LiveServer":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

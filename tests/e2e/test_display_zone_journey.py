@@ -1,7 +1,7 @@
 """A user picks their own display time zone from the navbar; every time on the pages follows it."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,16 +28,24 @@ def test_choosing_a_zone_changes_the_times_shown_and_how_typed_dates_are_read(ma
     shown_berlin = datetime.strptime(before["Time"][:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo(ZONE))
     shown_kolkata = datetime.strptime(after["Time"][:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Asia/Kolkata"))
     assert shown_berlin == shown_kolkata and after["Time"].endswith("IST")
-    # A date typed into the filter is read in the user's zone: midnight in Kolkata, not in Berlin.
-    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
-    page.fill("#since", today.isoformat())
+    # Dates typed into the filter are read in the user's zone: yesterday 00:00-06:00 in Kolkata, not in Berlin
+    # (the two windows are 4.5 hours apart, so they hold different events).
+    kolkata, berlin = ZoneInfo("Asia/Kolkata"), ZoneInfo(ZONE)
+    day = datetime.now(kolkata).date() - timedelta(days=1)
+    page.fill("#since", day.isoformat())
+    page.fill("#until", f"{day.isoformat()} 06:00")
     with page.expect_navigation():
         page.click("button:text-is('Filter')")
-    rows = feed_rows(page)
-    midnight = datetime.combine(today, datetime.min.time(), tzinfo=ZoneInfo("Asia/Kolkata"))
-    since_utc = midnight.astimezone(ZoneInfo("UTC"))
-    expected = [e for e in feed_json(page, model="item", since=since_utc.isoformat(), limit=50)["events"]]
-    assert [int(r["ID"]) for r in rows] == [e["id"] for e in expected]
+    shown = [int(r["ID"]) for r in feed_rows(page)]
+
+    def window(zone: ZoneInfo) -> list[int]:
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        events = feed_json(page, model="item", since=start.isoformat(),
+                           until=(start + timedelta(hours=6)).isoformat(), limit=500)["events"]
+        return [e["id"] for e in events]
+
+    assert shown and shown == window(kolkata)
+    assert shown != window(berlin)
     # The reports page and the dashboard name the same zone.
     page.goto("/admin/reports/")
     assert "Started (Asia/Kolkata)" in page.inner_text("table.report-history thead")

@@ -99,7 +99,7 @@ def test_download_csv_has_the_filtered_feeds_rows(admin_page: Any) -> None:
 def test_a_dashboard_counter_opens_the_feed_it_counted(admin_page: Any) -> None:
     page = admin_page
     page.goto("/admin/")
-    row = page.locator("table.counts tbody tr", has_text="bucketlist deleted")
+    row = page.locator("table.event-counts tbody tr", has_text="bucketlist deleted")
     link = row.locator("td a").nth(1)  # the last 7 days
     counted = int(link.inner_text().replace(",", ""))
     assert counted > 0  # the seeded week has deletions

@@ -14,7 +14,8 @@ def test_wrong_password_stays_on_login_with_message_then_right_one_opens_dashboa
     assert "/login" in page.url  # anonymous: sent to log in, and back afterwards
     page.fill("input[name=email]", ADMIN)
     page.fill("input[name=password]", "not-the-password")
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     assert "/login" in page.url
     assert "Wrong email or password." in page.inner_text("main")
     assert page.input_value("input[name=password]") == ""

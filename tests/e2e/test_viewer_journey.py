@@ -1,12 +1,11 @@
 """A viewer reads everything and changes nothing: no edit controls on the pages, and forged writes refused."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from .pages import feed_rows
+from tests.conftest import _CSRF as CSRF
 
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+from .pages import feed_rows
 
 
 def test_viewer_sees_lists_feed_and_reports_without_any_edit_control(viewer_page: Any) -> None:
