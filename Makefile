@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PG_VERSION_DIR := $(firstword $(wildcard /etc/postgresql/*))
 
-.PHONY: run setup test test-sqlite bench bench-tools browser-tools screenshots pg-up clean
+.PHONY: run setup test test-sqlite lint bench bench-tools browser-tools screenshots pg-up clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 2; }
@@ -50,7 +50,14 @@ browser-tools:
 	    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } || true; \
 	  else echo "note: install chromium (sudo apt-get install -y chromium) for the browser journeys"; fi; fi
 
-test: $(VENV)/.installed-dev pg-up bench-tools browser-tools
+# ruff (lint + import order), mypy (types) and import-linter (layers, no cycles, definitions never imported by the
+# mechanism); configured in pyproject.toml. Any finding fails `make test`.
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint pg-up bench-tools browser-tools
 	$(PY) -m pytest -n 2 -rs
 
 # Refresh the README's screenshots (docs/screenshots/) from the browser journeys, on SQLite.
@@ -60,13 +67,13 @@ screenshots: $(VENV)/.installed-dev browser-tools
 test-sqlite: $(VENV)/.installed-dev
 	$(PY) -m pytest -n 2 -rs -m "not postgresql"
 
-# The benchmark suite (bench/suite.py; figures in docs/PERFORMANCE.md): needs wrk, sqlite3 and PostgreSQL on
+# The benchmark suite (python -m bench.suite; figures in docs/PERFORMANCE.md): needs wrk, sqlite3 and PostgreSQL on
 # 127.0.0.1:5432. Seeded databases are cached in bench/.data/ and admin_app_bench_<N>; results go to
-# bench/results.json. Options: make bench BENCH_ARGS="--sizes 100000,1000000 --db sqlite" (bench/suite.py --help).
+# bench/results.json. Options: make bench BENCH_ARGS="--sizes 100000,1000000 --db sqlite" (python -m bench.suite --help).
 BENCH_ARGS ?=
 bench: $(VENV)/.installed-dev pg-up bench-tools
 	@for t in wrk sqlite3; do command -v $$t >/dev/null 2>&1 || { echo "error: $$t is missing (apt-get install -y $$t)"; exit 2; }; done
-	$(PY) bench/suite.py $(BENCH_ARGS)
+	$(PY) -m bench.suite $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

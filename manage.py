@@ -3,12 +3,14 @@
 import sys
 
 import click
+from flask import Flask
 from flask.cli import FlaskGroup
 
 from admin_app import ConfigError, create_app
 
 
-def _create_app():
+def _create_app() -> Flask:
+    """The app from the environment; a configuration mistake is one line and exit status 2, not a traceback."""
     try:
         return create_app()
     except ConfigError as exc:

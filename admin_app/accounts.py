@@ -5,13 +5,15 @@ import re
 import secrets
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from .extensions import db
-from .models import ROLES, User
+from .models import EMAIL_LENGTH, NAME_LENGTH, ROLES, User, email_is, normalize_email
 from .timefmt import parse_zone_choice
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: The one rule for "looks like an email address", applied to the trimmed, lower-cased text (the user form too).
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: The shortest password anyone may set (create-user, set-password, the user form).
 MIN_PASSWORD = 8
 
 
@@ -20,7 +22,8 @@ class AccountError(ValueError):
 
 
 def find_user(email: str) -> User | None:
-    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    """The user with this email (see models.email_is), or None."""
+    return db.session.scalar(select(User).where(email_is(email)))
 
 
 def create_user(email: str, password: str, role: str = "viewer", display_name: str = "",
@@ -29,20 +32,19 @@ def create_user(email: str, password: str, role: str = "viewer", display_name: s
 
     ``timezone``: the user's display zone (IANA name); None or "" means APP_TIMEZONE.
     """
-    email = email.strip().lower()
-    if not _EMAIL.match(email):
+    email = normalize_email(email)
+    if not EMAIL_PATTERN.match(email):
         raise AccountError(f"{email!r} is not an email address")
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"password must have at least {MIN_PASSWORD} characters")
     # Longer text than the columns hold was a DataError (a traceback) on PostgreSQL; SQLite stored it anyway.
-    columns = User.__table__.c
-    if len(email) > columns.email.type.length:
-        raise AccountError(f"an email address has at most {columns.email.type.length} characters")
-    display_name = display_name or email.split("@")[0][:columns.display_name.type.length]
-    if len(display_name) > columns.display_name.type.length:
-        raise AccountError(f"a name has at most {columns.display_name.type.length} characters")
+    if len(email) > EMAIL_LENGTH:
+        raise AccountError(f"an email address has at most {EMAIL_LENGTH} characters")
+    display_name = display_name or email.split("@")[0][:NAME_LENGTH]
+    if len(display_name) > NAME_LENGTH:
+        raise AccountError(f"a name has at most {NAME_LENGTH} characters")
     try:
         zone = parse_zone_choice(timezone or "")
     except ValueError as exc:
@@ -63,11 +65,12 @@ def set_timezone(user_id: int, zone: str | None) -> None:
     onupdate defaults do not fire. Choosing a zone is then no "user updated" event in the activity feed and does
     not overwrite who last edited (or deleted) the account. ``zone`` must come from ``parse_zone_choice``.
     """
-    users = User.__table__
+    users = User.metadata.tables[User.__tablename__]  # the Core table: no ORM bookkeeping for a preference
     db.session.execute(update(users).where(users.c.id == user_id)
                        .values(timezone=zone, updated_at=users.c.updated_at, updated_by_id=users.c.updated_by_id))
     db.session.commit()
 
 
 def random_password() -> str:
+    """A new random password (bootstrap's first admin), about 16 URL-safe characters."""
     return secrets.token_urlsafe(12)

@@ -6,16 +6,18 @@ recent-activity feed can be derived with a query.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from flask import has_request_context
 from flask_login import current_user
 from sqlalchemy import ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
+from .extensions import Base
 from .types import UTCDateTime, utcnow
 
 _actor_id: ContextVar[int | None] = ContextVar("audit_actor_id", default=None)
@@ -52,6 +54,8 @@ class AuditMixin:
 
     #: Column whose value labels a row in the feed; override per model.
     __label_column__: str = "id"
+    if TYPE_CHECKING:
+        __tablename__: str  # every model using the mixin names its table
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
@@ -71,17 +75,17 @@ class AuditMixin:
     # Read-only: the ids come from column defaults, so the unit of work need not track two more relationships
     # on every save (about a tenth of the write path's time; bench/hooks.py).
     @declared_attr
-    def created_by(cls) -> Mapped[Any]:
+    def created_by(cls: type[AuditMixin]) -> Mapped[Any]:
         return relationship("User", foreign_keys=f"{cls.__name__}.created_by_id", remote_side="User.id",
                             viewonly=True)
 
     @declared_attr
-    def updated_by(cls) -> Mapped[Any]:
+    def updated_by(cls: type[AuditMixin]) -> Mapped[Any]:
         return relationship("User", foreign_keys=f"{cls.__name__}.updated_by_id", remote_side="User.id",
                             viewonly=True)
 
     @declared_attr.directive
-    def __table_args__(cls) -> tuple:
+    def __table_args__(cls: type[AuditMixin]) -> tuple[Index, ...]:
         # (timestamp, id) so each feed branch is one ordered index range scan. The updated and deleted indexes
         # are partial, on the feed branch's own condition: an insert (updated_at == created_at, deleted_at NULL)
         # maintains neither, and they hold only the rows those branches read.
@@ -119,7 +123,5 @@ class AuditMixin:
 
 def audited_models() -> list[type[AuditMixin]]:
     """Every mapped class that uses the mixin, in a stable order."""
-    from .extensions import db
-
-    classes = [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, AuditMixin)]
+    classes = [m.class_ for m in Base.registry.mappers if issubclass(m.class_, AuditMixin)]
     return sorted(classes, key=lambda c: c.__name__)

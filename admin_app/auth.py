@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import hashlib
-import math
-import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from limits.errors import ConfigurationError
-from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -21,7 +20,7 @@ from . import signals
 from .accounts import find_user
 from .config import ConfigError
 from .extensions import db, login_manager, make_limiter
-from .models import User
+from .models import EMAIL_LENGTH, User, normalize_email
 
 bp = Blueprint("auth", __name__)
 
@@ -30,13 +29,14 @@ _DUMMY_HASH: dict[str, str] = {}
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_LENGTH)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
     next = HiddenField()
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """The user a session names, for Flask-Login (None for a malformed or unknown id)."""
     if not user_id.isdigit():
         return None
     return db.session.get(User, int(user_id))
@@ -81,14 +81,15 @@ def verify_password(user: User | None, password: str) -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
+    """The login form; a good email and password start a fresh session and go to ``next`` (local paths only)."""
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         user = find_user(form.email.data or "")
         password_ok = verify_password(user, form.password.data or "")
-        if password_ok and user.is_active:
+        if password_ok and user is not None and user.is_active:
             session.clear()  # a fresh session at login (no fixation): new CSRF token, nothing carried over
             login_user(user)
             session.permanent = True
@@ -113,7 +114,7 @@ def account_key() -> str:
 
     Hashed so that storage (Redis) holds no email addresses and a 1 MB email is a short key.
     """
-    email = request.form.get("email", "").strip().lower()
+    email = normalize_email(request.form.get("email", ""))
     return "account:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -133,9 +134,8 @@ def init_rate_limits(app: Flask) -> None:
     """Limit POST /login per account and per client address (LOGIN_RATE_LIMIT_ACCOUNT / _ADDRESS).
 
     The limits wrap the view, so they are checked after the CSRF token and before anything else:
-    a refused attempt neither looks the user up nor hashes the password.
+    a refused attempt neither looks the user up nor hashes the password. The 429 page is errors.too_many_attempts.
     """
-    app.register_error_handler(429, _too_many_attempts)
     if not app.config.get("RATELIMIT_ENABLED"):
         return
     limiter = make_limiter()
@@ -147,26 +147,15 @@ def init_rate_limits(app: Flask) -> None:
     app.extensions["login_limiter"] = limiter
     # Flask-Limiter looks at every request; only login has limits, so let every other one skip the lookups.
     limiter.request_filter(lambda: request.endpoint != "auth.login")
-    view = app.view_functions["auth.login"]
+    view: Callable[..., Any] = app.view_functions["auth.login"]
     for setting, key in (("LOGIN_RATE_LIMIT_ADDRESS", address_key), ("LOGIN_RATE_LIMIT_ACCOUNT", account_key)):
         view = limiter.limit(app.config[setting], key_func=key, methods=["POST"], on_breach=_limited)(view)
     app.view_functions["auth.login"] = view
 
 
-def _too_many_attempts(exc: TooManyRequests) -> Any:
-    limiter = current_app.extensions.get("login_limiter")
-    limit = limiter.current_limit if limiter is not None else None
-    # window[0]: when the oldest counted attempt leaves the window (reset_at would round up a further second)
-    wait = max(1, math.ceil(limit.window[0] - time.time())) if limit is not None else 60
-    message = f"Too many login attempts. Wait {wait} seconds, then try again."
-    headers = {"Retry-After": str(wait)}
-    if request.path.endswith(".json"):
-        return {"error": message}, 429, headers
-    return render_template("429.html", message=message, wait=wait), 429, headers
-
-
 @bp.route("/logout", methods=["GET", "POST"])
-def logout():
+def logout() -> ResponseReturnValue:
+    """GET asks to confirm (a link cannot log anyone out); POST ends the session."""
     if request.method == "POST":
         logout_user()
         session.clear()
@@ -176,5 +165,6 @@ def logout():
 
 
 @bp.route("/")
-def root():
+def root() -> ResponseReturnValue:
+    """The site's root is the admin."""
     return redirect(url_for("admin.index"))

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,7 +31,7 @@ class Config:
     APP_TIMEZONE = "UTC"
     # 50 rows per multi-row INSERT: psycopg parses a statement's placeholders in Python and caches that only
     # for short statements, so 1,000-row statements (the default) insert ~35% slower on PostgreSQL (bench/hooks.py).
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "insertmanyvalues_page_size": 50}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True, "insertmanyvalues_page_size": 50}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -47,7 +50,7 @@ class Config:
     REPORT_CATCH_UP = "run"  # after downtime: 'run' missed periods, or 'mark' them missed
     REPORTS_DATABASE_URL: str | None = None  # where reports read (a read replica); None: the main database
     REPORT_STATEMENT_TIMEOUT = 0  # seconds a report's query may run on PostgreSQL; 0: no limit
-    REPORT_MODULES = ""  # more report modules, comma-separated (importable names), after reports.builtin
+    REPORT_MODULES = "reports.builtin"  # the report definition modules, comma-separated (importable names)
     METRICS_ENABLED = False  # True: Prometheus metrics from the signals, at /metrics
     METRICS_TOKEN: str | None = None  # bearer token for scrapers; None: admins only
     PROMETHEUS_MULTIPROC_DIR: str | None = None  # shared folder when several processes report metrics
@@ -82,6 +85,62 @@ class TestConfig(Config):
 
 
 _CLASSES = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}
+
+
+def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> None:
+    """Class defaults, then environment variables, then an explicit dict (tests) win, in that order.
+
+    Fills in what depends on other settings (the SQLite file, the reports folder, the reports bind, a
+    development SECRET_KEY) and raises ConfigError for anything unsafe or unusable.
+    """
+    env_name = config.get("APP_ENV") if isinstance(config, dict) else None
+    base = config if isinstance(config, type) else config_from_env(env_name)
+    app.config.from_object(base)
+    if not isinstance(config, dict):
+        app.config.update(from_environment())
+    else:
+        app.config.update(config)
+    app.config["APP_ENV"] = base.APP_ENV  # the class decides; no case variant can dodge production checks
+    instance = Path(app.config["INSTANCE_DIR"])
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'app.db'}"
+        instance.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("REPORTS_DIR"):
+        app.config["REPORTS_DIR"] = str(instance / "reports")
+    check_timezone(app.config["APP_TIMEZONE"])
+    check_metrics(app.config)
+    if app.config.get("REPORTS_DATABASE_URL"):  # a Flask-SQLAlchemy bind that only the report runner uses
+        app.config["SQLALCHEMY_BINDS"] = {**(app.config.get("SQLALCHEMY_BINDS") or {}),
+                                          "reports": app.config["REPORTS_DATABASE_URL"]}
+    if not app.config.get("SECRET_KEY"):
+        if app.config["APP_ENV"] == "production":
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production "
+                              "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+        app.config["SECRET_KEY"] = instance_secret(instance)
+    check_debug(app.config)  # production refuses debug mode (FLASK_DEBUG, DEBUG) rather than start with it
+    check_rate_limits(app.config)
+
+
+def instance_secret(instance_dir: Path) -> str:
+    """A random key kept in instance/ so development sessions survive restarts; never shipped.
+
+    Written to a private temporary file and linked into place, so no reader ever sees a
+    partial key or a file readable by others.
+    """
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / "secret_key"
+    if not path.exists():
+        tmp = instance_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # fails if another process won the race; then use its key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
 
 
 def config_from_env(name: str | None = None) -> type[Config]:

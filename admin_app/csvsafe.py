@@ -5,10 +5,10 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Union
+from typing import Any
 
 from .types import UTC
 
@@ -32,7 +32,7 @@ def safe_cell(value: Any) -> Any:
         return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, (bool, int, float)):
         return value
     text = str(value)
     # Leading spaces do not stop some spreadsheets from evaluating what follows them.
@@ -72,10 +72,10 @@ class CSVText:
         return self.rows
 
 
-Chunk = Union[Sequence[Sequence[Any]], CSVText]  # rows, or text a database-side writer rendered
+Chunk = Sequence[Sequence[Any]] | CSVText  # rows, or text a database-side writer rendered
 
 
-def csv_chunks(header: Sequence[str], chunks: Iterable[Chunk]) -> Iterator[str]:
+def csv_chunks(header: Sequence[str], chunks: Iterable[Chunk]) -> Generator[str, None, None]:
     """Yield RFC 4180 CSV text (CRLF line ends): the header with the first chunk, then one piece per chunk.
 
     A chunk is a list of rows, every cell of which goes through safe_cell, or a CSVText rendered

@@ -1,4 +1,8 @@
-"""Unbound extension instances, bound to an app in create_app()."""
+"""Unbound extension instances, bound to an app in create_app(), and the models' base class."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -19,10 +23,22 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
+    """The declarative base: one registry and one metadata (with NAMING) for every model."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FSAModel
+
+    class Model(_FSAModel, Base):
+        """What ``db.Model`` is at run time (Flask-SQLAlchemy's Model mixed into Base, sharing its registry and
+        metadata), written as a class: a type checker cannot take a base class from an attribute."""
+
+else:
+    Model = db.Model  # models subclass this, not db.Model, so the type checker sees their base
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

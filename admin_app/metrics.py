@@ -16,8 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask_login import current_user
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
-                               values)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import signals

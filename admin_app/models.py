@@ -4,24 +4,41 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .audit import AuditMixin
+from .extensions import Model
 from .types import UTCDateTime, utcnow
-from .extensions import db
 
+#: Every role a user may have: admins change data, viewers only read.
 ROLES = ("admin", "viewer")
+#: Longest email address and display name the users table holds.
+EMAIL_LENGTH = 255
+NAME_LENGTH = 120
 
 
-class User(AuditMixin, UserMixin, db.Model):
+class User(AuditMixin, UserMixin, Model):
     __tablename__ = "users"
     __label_column__ = "email"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
-    display_name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(NAME_LENGTH), nullable=False, default="")
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="viewer")
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default="!")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
@@ -29,7 +46,7 @@ class User(AuditMixin, UserMixin, db.Model):
     # (accounts.set_timezone), so it is no "user updated" event.
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    bucketlists: Mapped[list["Bucketlist"]] = relationship(
+    bucketlists: Mapped[list[Bucketlist]] = relationship(
         back_populates="owner", foreign_keys="Bucketlist.owner_id"
     )
 
@@ -51,7 +68,17 @@ class User(AuditMixin, UserMixin, db.Model):
         return self.email
 
 
-class Bucketlist(AuditMixin, db.Model):
+def normalize_email(email: str) -> str:
+    """An email as it is stored and looked up: without surrounding spaces, in lower case."""
+    return email.strip().lower()
+
+
+def email_is(email: str) -> ColumnElement[bool]:
+    """The one rule for finding a user by email: letter case and surrounding spaces do not matter."""
+    return func.lower(User.email) == normalize_email(email)
+
+
+class Bucketlist(AuditMixin, Model):
     __tablename__ = "bucketlists"
     __label_column__ = "title"
 
@@ -61,13 +88,13 @@ class Bucketlist(AuditMixin, db.Model):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
 
     owner: Mapped[User] = relationship(back_populates="bucketlists", foreign_keys=[owner_id])
-    items: Mapped[list["Item"]] = relationship(back_populates="bucketlist")
+    items: Mapped[list[Item]] = relationship(back_populates="bucketlist")
 
     def __str__(self) -> str:
         return self.title
 
 
-class Item(AuditMixin, db.Model):
+class Item(AuditMixin, Model):
     __tablename__ = "items"
     __label_column__ = "title"
 
@@ -86,7 +113,7 @@ class Item(AuditMixin, db.Model):
 RUN_STATUSES = ("running", "succeeded", "failed", "missed")
 
 
-class ReportRun(db.Model):
+class ReportRun(Model):
     """One run of a named report: what was asked, what came out, and how it ended.
 
     Scheduled runs claim their period through the partial unique index, so two scheduler

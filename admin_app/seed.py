@@ -5,10 +5,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, insert, select
 
-from .extensions import db
+from .extensions import Model, db
 from .models import Bucketlist, Item, User
 from .types import utcnow
 
@@ -16,6 +17,9 @@ WORDS = ("visit", "learn", "climb", "see", "cook", "run", "write", "build", "sai
          "Kyoto", "Patagonia", "the Alps", "a novel", "a marathon", "Iceland", "piano", "Spanish", "a cabin",
          "the aurora", "Machu Picchu", "a garden", "Lisbon", "the Nile", "a kayak", "bread", "a podcast")
 CHUNK = 10_000
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 
 @dataclass
@@ -28,7 +32,7 @@ class SeedResult:
     span_days: int
 
 
-def _bulk_insert(model: type, rows: list[dict]) -> None:
+def _bulk_insert(model: type[Model], rows: list[dict[str, Any]]) -> None:
     """Insert rows in one round trip: COPY on PostgreSQL (several times faster), executemany elsewhere."""
     if not rows:
         return
@@ -41,8 +45,9 @@ def _bulk_insert(model: type, rows: list[dict]) -> None:
         value = rows[0][name]
         if isinstance(value, datetime) and value.tzinfo is None:
             raise ValueError(f"{name}: naive datetime")
-    raw = session.connection().connection.dbapi_connection
-    table = model.__table__.name
+    # COPY is psycopg's (3) own API, the PostgreSQL driver DATABASE_URL names (postgresql+psycopg://).
+    raw = cast("Connection[Any]", session.connection().connection.dbapi_connection)
+    table = model.__tablename__
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[c] for c in columns])
@@ -114,8 +119,9 @@ def seed_demo(users: int = 50, items: int = 5_000, months: int = 6, seed: int = 
         for _ in range(min(CHUNK, items - offset)):
             who = rng.choice(user_ids)
             created, updated, deleted, changed = _history(rng, list_start, end, p_update, p_delete, stats)
-            rows.append(dict(bucketlist_id=rng.choice(list_ids), title=f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)}",
-                             done=changed and rng.random() < 0.5,
+            bucketlist_id = rng.choice(list_ids)  # drawn in this order: the same seed gives the same data
+            title = f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)}"
+            rows.append(dict(bucketlist_id=bucketlist_id, title=title, done=changed and rng.random() < 0.5,
                              due_date=today + timedelta(days=rng.randrange(-90, 400)) if rng.random() < 0.4 else None,
                              created_at=created, updated_at=updated, deleted_at=deleted, created_by_id=who,
                              updated_by_id=rng.choice(user_ids) if changed else who))

@@ -15,10 +15,11 @@ may listen to one app only: ``activity_queried.connect(fn, sender=app)``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from blinker import Namespace, NamedSignal
-from flask import current_app, has_app_context
+from blinker import NamedSignal, Namespace
+from flask import Flask, current_app, has_app_context
+from werkzeug.local import LocalProxy
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ ALL: tuple[NamedSignal, ...] = tuple(namespace[name] for name in sorted(namespac
 
 def app_sender() -> Any:
     """The current Flask app, or None outside an app context."""
-    return current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+    return cast("LocalProxy[Flask]", current_app)._get_current_object() if has_app_context() else None
 
 
 def send(signal: NamedSignal, sender: Any = None, **kwargs: Any) -> None:
@@ -91,5 +92,5 @@ def send(signal: NamedSignal, sender: Any = None, **kwargs: Any) -> None:
     for receiver in signal.receivers_for(sender):
         try:
             receiver(sender, **kwargs)
-        except Exception:  # noqa: BLE001 - an observer must never break the work it observes
+        except Exception:  # an observer must never break the work it observes (logged, then ignored)
             log.exception("receiver %r of signal %r raised; ignored", receiver, signal.name)

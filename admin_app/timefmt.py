@@ -100,7 +100,12 @@ def parse_datetime(text: str, zone: ZoneInfo) -> datetime:
 
 
 def start_of_day(day: date, zone: ZoneInfo) -> datetime:
-    """Midnight of ``day`` in ``zone``, as aware UTC."""
+    """The first instant of ``day`` in ``zone``, as aware UTC: the one rule for "midnight in a zone".
+
+    Day windows (the dashboard chart, report periods, daily counts) all start here, so they agree. Where a
+    zone skips midnight (a DST change at 00:00, e.g. America/Santiago), the day starts when its clocks do
+    (01:00 local): zoneinfo reads the missing 00:00 with the offset in force before the change.
+    """
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 

@@ -1,6 +1,6 @@
 """What the dashboard's "Activity over time" chart costs: its query and the dashboard page, per database and size.
 
-    .venv/bin/python bench/chart.py [--db sqlite|postgresql|both] [--sizes 100000,1000000] [--repeat 20]
+    .venv/bin/python -m bench.chart [--db sqlite|postgresql|both] [--sizes 100000,1000000] [--repeat 20]
                                     [--zone Europe/Berlin] [--data-dir bench/.data] [--json FILE]
 
 On the cached benchmark databases (bench/datasets.py; seeded if missing) it measures, medians and p95 of --repeat
@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import datasets  # noqa: E402
-from suite import log, measure, test_client_login  # noqa: E402
+from bench import datasets
+from bench.measure import log, measure
+from bench.server import test_client_login
 
 DAYS = 30
 
@@ -48,7 +44,10 @@ def run(db_name: str, items: int, args: argparse.Namespace) -> dict[str, Any]:
     app = create_app(datasets.app_config(ds.url, args.data_dir, APP_TIMEZONE=args.zone))
     with app.app_context():
         client = test_client_login(app)
-        dashboard = lambda: _ok(client.get("/admin/"))  # noqa: E731
+
+        def dashboard() -> None:
+            _ok(client.get("/admin/"))
+
         if not args.pages_only:
             now = utcnow()
             started = time.perf_counter()  # first: the statement is built and compiled once per process

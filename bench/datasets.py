@@ -1,4 +1,4 @@
-"""Seeded benchmark databases, cached between runs (used by bench/suite.py).
+"""Seeded benchmark databases, cached between runs (used by the suite and every bench script).
 
 * SQLite: ``<data dir>/items_<N>.db`` (default data dir ``bench/.data``, gitignored);
 * PostgreSQL: database ``admin_app_bench_<N>`` on ``BENCH_PG_ADMIN_URL``
@@ -13,21 +13,19 @@ the benchmark's admin user exists. How long the seed took is kept beside the dat
 
 Usage, to seed ahead of a run:
 
-    .venv/bin/python bench/datasets.py --db both --sizes 100000,1000000 [--reseed]
+    .venv/bin/python -m bench.datasets --db both --sizes 100000,1000000 [--reseed]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench import ROOT
 
 DEFAULT_DATA_DIR = ROOT / "bench" / ".data"
 PG_ADMIN_URL = (os.environ.get("BENCH_PG_ADMIN_URL") or os.environ.get("TEST_PG_ADMIN_URL")
@@ -70,6 +68,7 @@ def app_env(url: str, data_dir: Path) -> dict[str, str]:
 def pg_unreachable(admin_url: str = PG_ADMIN_URL) -> str | None:
     """None if the PostgreSQL server answers, else the first line of the error (shared by every bench script)."""
     from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         engine = create_engine(admin_url, connect_args={"connect_timeout": 3})
@@ -77,7 +76,7 @@ def pg_unreachable(admin_url: str = PG_ADMIN_URL) -> str | None:
             pass
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except (SQLAlchemyError, ImportError, OSError) as exc:  # refused, timed out, no driver: not reachable
         return str(exc).strip().splitlines()[0]
 
 
@@ -105,7 +104,7 @@ def _seed_into(url: str, data_dir: Path, items: int, log: Any) -> dict[str, Any]
     """init_db + seed_demo into ``url``; returns what was made and how long it took."""
 
     from admin_app import create_app
-    from admin_app.cli import init_db
+    from admin_app.cli.db import init_db
     from admin_app.extensions import db
     from admin_app.seed import seed_demo
 
@@ -159,14 +158,14 @@ def ensure(db_name: str, items: int, data_dir: Path = DEFAULT_DATA_DIR, reseed: 
         name = f"admin_app_bench_{items}"
         url = _pg_url(name)
         if reseed or not _pg_exists(name):
-            tmp = f"{name}_seeding"
-            _pg_admin(f'DROP DATABASE IF EXISTS "{tmp}" WITH (FORCE)')
+            seeding = f"{name}_seeding"
+            _pg_admin(f'DROP DATABASE IF EXISTS "{seeding}" WITH (FORCE)')
             _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            _pg_admin(f'CREATE DATABASE "{tmp}"')
+            _pg_admin(f'CREATE DATABASE "{seeding}"')
             log(f"  seeding PostgreSQL database {name} ...")
             started = time.perf_counter()
-            info = _seed_into(_pg_url(tmp), data_dir, items, log)
-            _pg_admin(f'ALTER DATABASE "{tmp}" RENAME TO "{name}"')
+            info = _seed_into(_pg_url(seeding), data_dir, items, log)
+            _pg_admin(f'ALTER DATABASE "{seeding}" RENAME TO "{name}"')
             info["total_seconds"] = round(time.perf_counter() - started, 2)
             meta_path.write_text(json.dumps(info, indent=2))
             return Dataset(db_name, items, url, {**info, "cached": False})
@@ -182,7 +181,7 @@ def prepare(ds: Dataset, data_dir: Path) -> dict[str, Any]:
 
     from admin_app import create_app
     from admin_app.accounts import create_user, find_user
-    from admin_app.cli import init_db
+    from admin_app.cli.db import init_db
     from admin_app.extensions import db
     from admin_app.models import User
 

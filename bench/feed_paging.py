@@ -2,7 +2,7 @@
 
 Usage (against any database made with `manage.py seed-demo`):
 
-    DATABASE_URL=... .venv/bin/python bench/feed_paging.py [--depth 200] [--repeat 30]
+    DATABASE_URL=... .venv/bin/python -m bench.feed_paging [--depth 200] [--repeat 30]
 
 Prints medians and the ratio deep/first measured in one run; figures go in docs/PERFORMANCE.md.
 """
@@ -13,18 +13,14 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import func, select
 
-from sqlalchemy import func, select  # noqa: E402
-
-from admin_app import create_app  # noqa: E402
-from admin_app.activity import ActivityFilter, fetch_page  # noqa: E402
-from admin_app.extensions import db  # noqa: E402
-from admin_app.models import Item  # noqa: E402
+from admin_app import create_app
+from admin_app.activity import ActivityFilter, fetch_page
+from admin_app.extensions import db
+from admin_app.models import Item
 
 
 def median_ms(fn, repeat: int) -> tuple[float, float]:
@@ -49,17 +45,18 @@ def main() -> None:
         for label, flt in [("all models", ActivityFilter()), ("items only", ActivityFilter(models=("item",))),
                            ("items updated", ActivityFilter(models=("item",), actions=("updated",)))]:
             fetch_page(flt)  # warm caches
-            first = median_ms(lambda: fetch_page(flt), args.repeat)
+            first = median_ms(lambda flt=flt: fetch_page(flt), args.repeat)
             cursor = None
             for _ in range(args.depth - 1):
                 cursor = fetch_page(flt, 50, cursor).next_cursor
-            deep = median_ms(lambda: fetch_page(flt, 50, cursor), args.repeat)
+            deep = median_ms(lambda flt=flt, cursor=cursor: fetch_page(flt, 50, cursor), args.repeat)
             rows.append(dict(feed=label, first_median_ms=round(first[0], 2), first_p95_ms=round(first[1], 2),
                              deep_median_ms=round(deep[0], 2), deep_p95_ms=round(deep[1], 2),
                              ratio=round(deep[0] / first[0], 2)))
         print(f"database: {db.engine.dialect.name}, items: {items:,}, machine: {os.cpu_count()} cores, "
               f"{platform.python_implementation()} {platform.python_version()}")
-        print(f"{'feed':<15} {'page 1 median':>14} {'p95':>8} {f'page {args.depth} median':>16} {'p95':>8} {'ratio':>6}")
+        print(f"{'feed':<15} {'page 1 median':>14} {'p95':>8} {f'page {args.depth} median':>16} {'p95':>8} "
+              f"{'ratio':>6}")
         for r in rows:
             print(f"{r['feed']:<15} {r['first_median_ms']:>11.2f} ms {r['first_p95_ms']:>5.2f} ms "
                   f"{r['deep_median_ms']:>13.2f} ms {r['deep_p95_ms']:>5.2f} ms {r['ratio']:>6.2f}")

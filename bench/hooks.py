@@ -17,8 +17,8 @@ app engine and the same session (so pool, pragmas and driver settings are identi
   log table would have) to the same session, so it commits in the same transaction.
   It is made fair, not a strawman: each batch is added and flushed once (the same INSERT .. RETURNING
   path the other variants' commit takes: multi-row on PostgreSQL, one row per statement on SQLite), so ids
-  exist; then the signal is sent per object, and the log rows go out in the commit's one flush. The receiver takes the actor from
-  ``current_actor_id()`` and the time from ``utcnow()``, as the audit defaults do, and ``at`` is a
+  exist; then the signal is sent per object, and the log rows go out in the commit's one flush. The receiver takes
+  the actor from ``current_actor_id()`` and the time from ``utcnow()``, as the audit defaults do, and ``at`` is a
   ``UTCDateTime`` like every timestamp in this app. The log has no FK on actor_id and no
   (model, row_id) index, which favours this variant.
 
@@ -34,7 +34,7 @@ PostgreSQL the tables are ANALYZEd (untimed) between the insert and the update p
 a noisy machine hits every variant alike.
 
 Part (2), the read path: the first feed page of 50 (``activity.fetch_page``, all models) over --query-items
-seeded items, three ways, interleaved in rotated blocks: "no hook code" (``activity._fetch_page``, the same
+seeded items, three ways, interleaved in rotated blocks: "no hook code" (``activity.queries.query_page``, the
 query without the hook), "idle hooks" (``fetch_page`` with no receiver connected: the shipped default) and
 "metrics subscriber" (``fetch_page`` with the Prometheus subscriber connected). A difference under 1% is below
 what medians of a real query resolve on a shared machine, so the per-call cost of the hook is also measured
@@ -62,7 +62,6 @@ import statistics
 import sys
 import tempfile
 import time
-import timeit
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,19 +71,17 @@ from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from blinker import Namespace
+from sqlalchemy import ForeignKey, Index, Integer, String, create_engine, func, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from blinker import Namespace  # noqa: E402
-from sqlalchemy import ForeignKey, Index, Integer, String, create_engine, func, select, text  # noqa: E402
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship  # noqa: E402
-
-from admin_app import activity, create_app, signals  # noqa: E402
-from datasets import pg_unreachable  # noqa: E402  (bench/, the script's own folder)
-from admin_app.audit import acting_as, current_actor_id  # noqa: E402
-from admin_app.extensions import db  # noqa: E402
-from admin_app.metrics import Metrics  # noqa: E402
-from admin_app.models import Bucketlist, Item, User  # noqa: E402
-from admin_app.types import UTCDateTime, utcnow  # noqa: E402
+from admin_app import create_app
+from admin_app.audit import acting_as, current_actor_id
+from admin_app.extensions import db
+from admin_app.models import Bucketlist, Item, User
+from admin_app.types import UTCDateTime, utcnow
+from bench.datasets import pg_unreachable
+from bench.hooks_query import bench_query_hooks, p95, print_query_hooks, server_version
 
 PG_ADMIN_URL = (os.environ.get("BENCH_PG_ADMIN_URL") or os.environ.get("TEST_PG_ADMIN_URL")
                 or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -107,7 +104,7 @@ class PlainBucketlist(PlainBase):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
 
-    items: Mapped[list["PlainItem"]] = relationship(back_populates="bucketlist")
+    items: Mapped[list[PlainItem]] = relationship(back_populates="bucketlist")
 
 
 class PlainItem(PlainBase):
@@ -148,7 +145,7 @@ def _write_activity_log(sender: Any, *, session: Session, action: str) -> None:
 @dataclass(frozen=True)
 class Variant:
     name: str
-    model: type
+    model: type[Any]  # Item, or the plain item model
     signal: bool
 
 
@@ -174,12 +171,6 @@ def postgresql_database(admin_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def server_version() -> str:
-    if db.engine.dialect.name == "postgresql":
-        return db.session.scalar(text("SHOW server_version")).split()[0]
-    return db.session.scalar(text("SELECT sqlite_version()"))
 
 
 def reset_tables() -> None:
@@ -282,17 +273,14 @@ def run_variant(variant: Variant, user_id: int, parent_id: int, inserts: int, up
         analyze_tables()
         first_id = db.session.scalar(select(func.min(variant.model.id)))
         db.session.rollback()
+        if first_id is None:
+            raise RuntimeError(f"{variant.name}: the insert phase left no rows")
         upd_s, upd_batches, updated = update_phase(variant, first_id, updates, batch)
     if updated != updates:
         raise RuntimeError(f"{variant.name}: updated {updated} rows, expected {updates}")
     if check:
         check_rows(variant, user_id, inserts, updates)
     return {"insert_s": ins_s, "update_s": upd_s, "insert_batches": ins_batches, "update_batches": upd_batches}
-
-
-def p95(values: list[float]) -> float:
-    values = sorted(values)
-    return values[max(0, int(len(values) * 0.95) - 1)]
 
 
 def bench_write_path(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -307,7 +295,7 @@ def bench_write_path(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write_path(args: argparse.Namespace) -> dict[str, Any]:
-    from admin_app.cli import init_db
+    from admin_app.cli.db import init_db
 
     init_db()  # the real schema, from the app's migrations
     PlainBase.metadata.create_all(db.engine)
@@ -375,109 +363,6 @@ def _write_path(args: argparse.Namespace) -> dict[str, Any]:
                                   "met": vs_signal["combined"] >= TARGET_VS_SIGNAL},
         "runs": runs,
     }
-
-
-# --- part (2): the activity query with and without hooks ---------------------------------------------------
-
-
-QUERY_VARIANTS = ("no hook code", "idle hooks", "metrics subscriber")
-
-
-def bench_query_hooks(url: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Part (2): first feed page with no hook code, with idle hooks, and with the metrics subscriber connected."""
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "APP_ENV": "testing"})
-    with app.app_context():
-        try:
-            return _query_hooks(app, args)
-        finally:
-            db.session.remove()
-            db.engine.dispose()
-
-
-def _per_call_overhead_ns(metrics: Metrics, app: Any, calls: int) -> dict[str, float]:
-    """What the hook adds to one fetch_page call, the query itself replaced by a constant (nanoseconds)."""
-    page = activity.Page([], None, activity.ActivityFilter())
-    real = activity._fetch_page
-    activity._fetch_page = lambda *a: page  # the query out of the way: only the hook's cost is left
-    try:
-        flt = activity.ActivityFilter()
-
-        def best_of(fn: Any) -> float:
-            return min(timeit.repeat(fn, number=calls, repeat=5)) / calls * 1e9
-
-        bare = best_of(lambda: activity._fetch_page(flt, 50, None, db.session))
-        idle = best_of(lambda: activity.fetch_page(flt, 50))
-        metrics.connect(app)
-        try:
-            subscribed = best_of(lambda: activity.fetch_page(flt, 50))
-        finally:
-            metrics.disconnect()
-    finally:
-        activity._fetch_page = real
-    return {"idle hooks": idle - bare, "metrics subscriber": subscribed - bare}
-
-
-def _query_hooks(app: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from admin_app.cli import init_db
-    from admin_app.seed import seed_demo
-
-    init_db()
-    started = time.perf_counter()
-    seed_demo(users=200, items=args.query_items, seed=1)
-    seeded_s = time.perf_counter() - started
-    flt = activity.ActivityFilter()
-    metrics = Metrics()
-    assert not any(s.receivers for s in signals.ALL), "a receiver is connected: 'idle' would not be idle"
-    calls = {
-        "no hook code": lambda: activity._fetch_page(flt, 50, None, db.session),
-        "idle hooks": lambda: activity.fetch_page(flt, 50),
-        "metrics subscriber": lambda: activity.fetch_page(flt, 50),
-    }
-    for fn in calls.values():  # warm caches and statement compilation
-        for _ in range(5):
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in QUERY_VARIANTS}
-    for block in range(args.query_blocks):
-        k = block % len(QUERY_VARIANTS)
-        for name in QUERY_VARIANTS[k:] + QUERY_VARIANTS[:k]:
-            if name == "metrics subscriber":
-                metrics.connect(app)
-            try:
-                for _ in range(args.query_repeat):
-                    t0 = time.perf_counter()
-                    calls[name]()
-                    samples[name].append((time.perf_counter() - t0) * 1000)
-            finally:
-                if name == "metrics subscriber":
-                    metrics.disconnect()
-    observed = metrics.registry.get_sample_value("admin_activity_query_seconds_count", {"kind": "page"})
-    assert observed == len(samples["metrics subscriber"]), "the subscriber missed calls"
-    overhead = _per_call_overhead_ns(metrics, app, args.overhead_calls)
-    base = statistics.median(samples["no hook code"])
-    rows = []
-    for name in QUERY_VARIANTS:
-        med = statistics.median(samples[name])
-        rows.append({"variant": name, "median_ms": round(med, 3), "p95_ms": round(p95(samples[name]), 3),
-                     "ratio": round(med / base, 4),
-                     "overhead_ns": round(overhead.get(name, 0.0), 1),
-                     "overhead_pct": round(overhead.get(name, 0.0) / (base * 1e6) * 100, 4)})
-    events = sum(activity.count_events(flt).values())
-    return {"database": db.engine.dialect.name, "server": server_version(), "items": args.query_items,
-            "events": events, "seed_s": round(seeded_s, 1), "page_size": 50,
-            "samples_per_variant": args.query_blocks * args.query_repeat, "rows": rows}
-
-
-def print_query_hooks(result: dict[str, Any]) -> None:
-    print(f"\n(2) activity query, first page of 50: {result['database']} {result['server']}, "
-          f"{result['items']:,} items ({result['events']:,} events), "
-          f"{result['samples_per_variant']} calls per variant, interleaved in blocks")
-    print(f"{'variant':<20} {'median':>10} {'p95':>10} {'ratio':>7} {'hook cost/call':>15} {'of median':>10}")
-    for r in result["rows"]:
-        cost = f"{r['overhead_ns'] / 1000:.2f} us" if r["variant"] != "no hook code" else "-"
-        share = f"{r['overhead_pct']:.3f} %" if r["variant"] != "no hook code" else "-"
-        print(f"{r['variant']:<20} {r['median_ms']:>7.3f} ms {r['p95_ms']:>7.3f} ms {r['ratio']:>7.3f} "
-              f"{cost:>15} {share:>10}")
-    print("target: idle hooks cost under 1% of the query (ratio and hook cost per call)")
 
 
 # --- output ---------------------------------------------------------------------------------------------

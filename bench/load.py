@@ -8,8 +8,8 @@ item's edit form fetched and posted with its CSRF token, through Flask-Admin). I
 and their status per kind, p50/p95/p99, 5xx count, "database is locked" in any log, tracebacks, the report runs
 the scheduler made and their status, and on SQLite the largest WAL file seen (sampled every 0.5 s).
 
-    .venv/bin/python bench/load.py                          # both databases, 120 s each, 4 clients
-    .venv/bin/python bench/load.py --db sqlite --seconds 10 # the short version the test suite runs
+    .venv/bin/python -m bench.load                          # both databases, 120 s each, 4 clients
+    .venv/bin/python -m bench.load --db sqlite --seconds 10 # the short version the test suite runs
 
 Figures and the latest run are in docs/RELIABILITY.md.
 """
@@ -28,17 +28,13 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import datasets  # noqa: E402
-from suite import CSRF, PY, USER_AGENT, Server  # noqa: E402
+from bench import PY, ROOT, datasets
+from bench.server import USER_AGENT, BenchServer, csrf_token
 
 ITEMS = 20_000
 WRITE_POOL = 200  # edits go to the first 200 live items, so repeated runs do not keep growing the "updated" history
@@ -122,7 +118,7 @@ class Client:
 
     def login(self) -> None:
         _, _, page = self.request("GET", "/login")
-        token = CSRF.search(page.decode()).group(1)  # type: ignore[union-attr]
+        token = csrf_token(page.decode())
         status, _, _ = self.request("POST", "/login", urlencode(
             {"email": datasets.ADMIN_EMAIL, "password": datasets.ADMIN_PASSWORD, "csrf_token": token}))
         if status != 302:
@@ -166,7 +162,7 @@ def client_loop(port: int, seed: int, until: float, editable: list[int], out: di
             else:
                 kind, path = rng.choice(READS)
                 if path is None:
-                    since = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+                    since = datetime.now(UTC).replace(microsecond=0).isoformat()
                     path = "/admin/activity/export.csv?" + urlencode({"since": since[:10] + "T00:00:00+00:00"})
                 status = client.request("GET", path)[0]
         except Exception as exc:  # noqa: BLE001
@@ -180,7 +176,7 @@ def pct(values: list[float], p: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    return round(s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))], 2)
+    return round(s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))], 2)
 
 
 def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -191,9 +187,9 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         (work / "load_reports.py").write_text(LOAD_REPORT)
         env = datasets.app_env(ds.url, args.data_dir)
-        env.update(PYTHONPATH=f"{ROOT}{os.pathsep}{work}", REPORT_MODULES="load_reports")
-        started_at = datetime.now(timezone.utc)
-        sched_log = open(work / "scheduler.log", "wb")
+        env.update(PYTHONPATH=f"{ROOT}{os.pathsep}{work}", REPORT_MODULES="reports.builtin,load_reports")
+        started_at = datetime.now(UTC)
+        sched_log = open(work / "scheduler.log", "wb")  # noqa: SIM115 - the scheduler's log while it runs, closed below
         scheduler = subprocess.Popen([PY, "manage.py", "report", "schedule", "--report", "load-activity"], env=env,
                                      cwd=ROOT, stdout=sched_log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60  # its first tick (the period just ended) comes right after this line
@@ -202,7 +198,7 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"scheduler exited: {(work / 'scheduler.log').read_text()[-1500:]}")
             time.sleep(0.2)
         # the server knows the report too (the reports page lists it)
-        server = Server(ds, args.data_dir, work, extra_env={k: env[k] for k in ("PYTHONPATH", "REPORT_MODULES")})
+        server = BenchServer(ds, args.data_dir, work, extra_env={k: env[k] for k in ("PYTHONPATH", "REPORT_MODULES")})
         wal = Path(ds.url.removeprefix("sqlite:///") + "-wal") if db == "sqlite" else None
         wal_max, stop = 0, threading.Event()
 
@@ -309,12 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         print(f"{db}: {r['requests']} requests in {r['seconds']} s ({r['requests_per_s']}/s, {r['writes']} edits), "
               f"p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms; 5xx {r['5xx']}, connection errors "
-              f"{r['connection_errors']}, 'database is locked' {r['database_is_locked']}, tracebacks {r['tracebacks']}; "
+              f"{r['connection_errors']}, 'database is locked' {r['database_is_locked']}, "
+              f"tracebacks {r['tracebacks']}; "
               f"report runs {r['report_runs']['statuses']}; WAL max {r['wal_max_mb']} MB", flush=True)
         for kind, k in r["by_kind"].items():
             print(f"  {kind:24} {k['requests']:6} requests  p50 {k['p50_ms']} ms  p95 {k['p95_ms']} ms  "
                   f"statuses {k['statuses']}")
-    args.json.write_text(json.dumps({"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    args.json.write_text(json.dumps({"when": datetime.now(UTC).isoformat(timespec="seconds"),
                                      "command": " ".join(sys.argv), "runs": results}, indent=2) + "\n")
     bad = any(r["5xx"] or r["database_is_locked"] or r["tracebacks"] or r["connection_errors"] for r in results)
     return 1 if bad else 0

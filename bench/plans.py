@@ -2,7 +2,7 @@
 
 Usage (against a database made with `manage.py seed-demo` or `make bench`):
 
-    .venv/bin/python bench/plans.py DATABASE_URL
+    .venv/bin/python -m bench.plans DATABASE_URL
 
 Prints, per filter, the plan of the statement `activity.fetch_page` runs: every (model, action) branch
 should be an index range scan (SQLite "SEARCH ... USING INDEX", PostgreSQL "Index Scan Backward")
@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from sqlalchemy import func, select, text
 
-from sqlalchemy import func, select, text  # noqa: E402
+from admin_app import activity, create_app
+from admin_app.activity.events import branches
+from admin_app.activity.statements import page_select
+from admin_app.extensions import db
+from admin_app.models import Item
 
-from admin_app import activity, create_app  # noqa: E402
-from admin_app.extensions import db  # noqa: E402
-from admin_app.models import Item  # noqa: E402
 
-
-def plan(stmt, params: dict) -> list[str]:
+def plan(stmt: Any, params: dict[str, Any]) -> list[str]:
     """EXPLAIN of a statement with its parameters (rendered as literals: our own typed values), as printed."""
     sql = str(stmt.params(**params).compile(db.engine, compile_kwargs={"literal_binds": True}))
     if db.engine.dialect.name == "sqlite":
@@ -37,6 +37,8 @@ def main() -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "SECRET_KEY": "plans", "APP_ENV": "testing"})
     with app.app_context():
         oldest = db.session.scalar(select(func.min(Item.created_at)))
+        if oldest is None:
+            raise SystemExit("the database has no items: seed it first (manage.py seed-demo)")
         actor = db.session.scalar(select(Item.created_by_id).where(Item.created_by_id.is_not(None)).limit(1))
         filters = {
             "one actor": activity.ActivityFilter(actor_id=actor),
@@ -46,9 +48,9 @@ def main() -> None:
         }
         print(f"database: {db.engine.dialect.name}")
         for name, flt in filters.items():
-            branches = tuple((n, a) for n, _, a in activity._branches(flt))
+            chosen = tuple((n, a) for n, _, a in branches(flt))
             who = "id" if flt.actor_id is not None else None
-            stmt = activity._page_select(branches, flt.since is not None, flt.until is not None, who, None)
+            stmt = page_select(chosen, flt.since is not None, flt.until is not None, who, None)
             params = {"limit": 51, "since": flt.since, "until": flt.until, "actor_id": flt.actor_id}
             print(f"\n-- {name}")
             for line in plan(stmt, {k: v for k, v in params.items() if v is not None}):

@@ -6,7 +6,7 @@ Each variant runs in its own process (so peak RSS is its own), side by side in o
 * naive:  one `pandas.read_sql` of every event, sort, one `to_csv` (what a quick script would do).
 
 Usage:
-    .venv/bin/python bench/report_memory.py DATABASE_URL [DATABASE_URL ...] [--json out.json]
+    .venv/bin/python -m bench.report_memory DATABASE_URL [DATABASE_URL ...] [--json out.json]
 
 Seed the databases first, e.g. `INSTANCE_DIR=/tmp/b100k manage.py init-db && ... seed-demo --items 100000`.
 """
@@ -18,43 +18,47 @@ import os
 import subprocess
 import sys
 import tempfile
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
 
-def child(variant: str, url: str, out_dir: str) -> dict:
+
+def child(variant: str, url: str, out_dir: str) -> dict[str, Any]:
     """Run one variant in this (fresh) process and return its figures."""
     import resource
     import time
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    sys.path.insert(0, str(ROOT))
     from admin_app import create_app
     from admin_app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "APP_ENV": "testing",
                       "REPORTS_DIR": out_dir, "REPORT_CHUNK_SIZE": 10_000})
-    since = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    until = datetime.now(timezone.utc) + timedelta(days=1)
+    since = datetime(1970, 1, 1, tzinfo=UTC)
+    until = datetime.now(UTC) + timedelta(days=1)
     with app.app_context():
         start = time.perf_counter()
         if variant == "runner":
             from admin_app.reporting import runner
-            from reports import load_reports
+            from admin_app.reporting.registry import get_report
 
-            run = runner.run_report(load_reports()["activity"], since, until)
-            rows, size = run.rows, run.bytes
+            run = runner.run_report(get_report("activity"), since, until)
+            rows, size = run.rows or 0, run.bytes or 0
         else:
             import pandas as pd
             from sqlalchemy import select, union_all
             from sqlalchemy.orm import aliased
 
             from admin_app import activity
+            from admin_app.activity.events import branches
+            from admin_app.activity.statements import branch_select
             from admin_app.models import User
 
             flt = activity.ActivityFilter(since=since, until=until)
-            parts = [select(activity._branch_select(n, c, a, flt, None, None).subquery())
-                     for n, c, a in activity._branches(flt)]
+            parts = [select(branch_select(n, c, a, flt, None, None).subquery())
+                     for n, c, a in branches(flt)]
             merged = union_all(*parts).subquery()
             actor = aliased(User)
             stmt = select(merged, actor.email).outerjoin(actor, actor.id == merged.c.actor_id)
@@ -84,12 +88,14 @@ def main() -> None:
         pair = {}
         for variant in ("runner", "naive"):
             with tempfile.TemporaryDirectory() as out:
-                proc = subprocess.run([sys.executable, __file__, "--child", variant, url, out],
+                proc = subprocess.run([sys.executable, "-m", "bench.report_memory", "--child", variant, url, out],
                                       capture_output=True, text=True, cwd=ROOT, check=True)
                 pair[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append({"database": url.split(":")[0].split("+")[0], "url": url, **pair,
-                        "rss_ratio_naive_to_runner": round(pair["naive"]["peak_rss_mb"] / pair["runner"]["peak_rss_mb"], 2),
-                        "speed_ratio_runner_to_naive": round(pair["runner"]["rows_per_s"] / pair["naive"]["rows_per_s"], 2)})
+                        "rss_ratio_naive_to_runner":
+                            round(pair["naive"]["peak_rss_mb"] / pair["runner"]["peak_rss_mb"], 2),
+                        "speed_ratio_runner_to_naive":
+                            round(pair["runner"]["rows_per_s"] / pair["naive"]["rows_per_s"], 2)})
     print(f"{'database':<11} {'events':>10} {'variant':<7} {'seconds':>8} {'rows/s':>9} {'peak RSS':>10}")
     for r in results:
         for v in ("runner", "naive"):

@@ -7,7 +7,7 @@ and a time limit. A parameter is "not injectable" only when sqlmap finished and 
 reported as inconclusive, never as clean. The server's log is checked for tracebacks (a 500 under attack is a
 finding too).
 
-    .venv/bin/python bench/sqlmap_scan.py                       # both databases, level 2, risk 1, BEUST
+    .venv/bin/python -m bench.sqlmap_scan                     # both databases, level 2, risk 1, BEUST
     .venv/bin/python bench/sqlmap_scan.py --db sqlite --quick   # one parameter, boolean technique: the smoke test
 
 Figures and the latest run are in docs/SECURITY.md.
@@ -22,17 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import datasets  # noqa: E402
-from suite import Server  # noqa: E402
+from bench import ROOT, datasets
+from bench.server import BenchServer
 
 ITEMS = 2000
 VERDICTS = {
@@ -128,7 +124,7 @@ def scan(db: str, args: argparse.Namespace) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sqlmap-scan-") as tmp:
         work = Path(tmp)
-        server = Server(ds, args.data_dir, work)
+        server = BenchServer(ds, args.data_dir, work)
         try:
             base = f"http://127.0.0.1:{server.port}"
             for path, query, params in chosen:
@@ -177,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                "injectable": verdicts.count("injectable"),
                "inconclusive": sum(v.startswith("inconclusive") for v in verdicts),
                "server_tracebacks": sum(run["server"]["tracebacks"] for run in runs)}
-    result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+    result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
               "sqlmap": (subprocess.run(["sqlmap", "--version"], capture_output=True, text=True).stdout.strip()
                          .splitlines() or [""])[0],
               "level": args.level, "risk": args.risk, "technique": args.technique,

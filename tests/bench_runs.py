@@ -14,9 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_bench_script(script: str, args: list[str], tmp_path: Path, timeout: int) -> dict[str, Any]:
-    """``bench/<script> ARGS --json .. --data-dir ..`` must exit 0; returns the JSON it wrote."""
+    """``python -m bench.<script> ARGS --json .. --data-dir ..`` must exit 0; returns the JSON it wrote.
+
+    ``script`` names the module (``suite``; ``suite.py`` is read the same way).
+    """
     out = tmp_path / "result.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args, "--json", str(out),
+    module = "bench." + script.removesuffix(".py")
+    proc = subprocess.run([sys.executable, "-m", module, *args, "--json", str(out),
                            "--data-dir", str(tmp_path / "data")],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

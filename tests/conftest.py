@@ -56,7 +56,7 @@ def _pg_reachable() -> str | None:
 
 
 def _migrate(url: str) -> None:
-    from admin_app.cli import init_db
+    from admin_app.cli.db import init_db
 
     app = create_app({**_config(url)})
     with app.app_context():

@@ -1,7 +1,12 @@
-"""Small factories for tests: rows with controlled timestamps and actors."""
+"""Small factories for tests: rows with controlled timestamps and actors.
+
+Users come from conftest's ``make_user`` fixture (through the app's own ``create_user``); the rows below are
+written by ``actor`` (None: the system), each committed, as the admin's forms would.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -18,7 +23,7 @@ def bucketlist(owner: User, title: str = "Travel", actor: User | None = None) ->
     return b
 
 
-def item(bl: Bucketlist, title: str = "See Kyoto", actor: User | None = None, **kw) -> Item:
+def item(bl: Bucketlist, title: str = "See Kyoto", actor: User | None = None, **kw: Any) -> Item:
     with acting_as(actor.id if actor else None):
         it = Item(title=title, bucketlist=bl, **kw)
         db.session.add(it)
@@ -26,7 +31,15 @@ def item(bl: Bucketlist, title: str = "See Kyoto", actor: User | None = None, **
     return it
 
 
-def bulk_items(bl: Bucketlist, n: int, at: datetime, step: timedelta = timedelta(0), **kw) -> None:
+def soft_delete(*rows: Any, actor: User | None = None) -> None:
+    """Soft-delete ``rows`` (users, bucketlists, items) as ``actor`` in one commit."""
+    with acting_as(actor.id if actor else None):
+        for row in rows:
+            row.soft_delete()
+        db.session.commit()
+
+
+def bulk_items(bl: Bucketlist, n: int, at: datetime, step: timedelta = timedelta(0), **kw: Any) -> None:
     """Insert n items created at ``at`` (minus i*step), in one executemany."""
     rows = [dict(title=f"item {i}", bucketlist_id=bl.id, done=False, created_at=at - step * i,
                  updated_at=at - step * i, **kw) for i in range(n)]

@@ -33,8 +33,8 @@ from admin_app.csvsafe import FORMULA_TRIGGERS
 from admin_app.extensions import db
 from admin_app.models import User
 from admin_app.reporting import runner
+from admin_app.reporting.registry import load_reports
 from admin_app.types import UTC
-from reports import load_reports
 from tests import factories
 
 FACTORS = {"ci": 1, "long": 20}

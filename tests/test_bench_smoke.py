@@ -1,4 +1,4 @@
-"""Smoke test of the benchmark suite: `bench/suite.py --quick --db sqlite` runs and writes every section.
+"""Smoke test of the benchmark suite: `python -m bench.suite --quick --db sqlite` runs and writes every section.
 
 Not a benchmark: a tiny size (2,000 items), 3 repeats and 2 s of load, in a subprocess. It is skipped only when
 a tool the suite needs is not installed (wrk, sqlite3, /usr/bin/time, gunicorn), with that reason.
@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.bench_runs import run_bench_script
-
 
 pytestmark = pytest.mark.sqlite
 
@@ -38,7 +37,7 @@ def test_suite_quick_run_writes_every_section(tmp_path: Path) -> None:
     problem = _missing()
     if problem:
         pytest.skip(problem)
-    result = run_bench_script("suite.py", ["--quick", "--db", "sqlite"], tmp_path, timeout=120)
+    result = run_bench_script("suite", ["--quick", "--db", "sqlite"], tmp_path, timeout=120)
 
     assert result["machine"]["cores"] >= 1 and result["machine"]["mem_total_gib"] > 0
     [run] = result["runs"]

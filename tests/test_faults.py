@@ -35,12 +35,12 @@ from admin_app import create_app
 from admin_app.config import Config
 from admin_app.extensions import db
 from admin_app.models import Item, ReportRun, User
-from admin_app.reporting import runner
+from admin_app.reporting import files, runner
 from admin_app.reporting.definition import ReportDefinition
+from admin_app.reporting.registry import load_reports
 from admin_app.reporting.scheduler import serve
 from admin_app.seed import _bulk_insert
 from admin_app.types import UTC
-from reports import load_reports
 from tests import factories
 from tests.conftest import _config
 
@@ -63,7 +63,7 @@ def fake(name: str = "fake", rows: Any = None, schedule: str | None = None) -> R
                             rows=rows or (lambda ctx: [("a", 1)]), schedule=schedule)
 
 
-def files(root: Path) -> list[Path]:
+def files_in(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
@@ -259,7 +259,7 @@ def test_reports_database_unreachable_fails_the_run_with_the_message(app, databa
     assert str(info.value).startswith("database error: ") and expected in str(info.value)
     [run] = committed_runs("activity")  # recorded in the main database, which is up
     assert (run.status, run.error) == ("failed", str(info.value)) and run.finished_at
-    assert files(reports_dir) == []
+    assert files_in(reports_dir) == []
 
 
 def test_connection_lost_while_a_report_reads_fails_the_run_with_the_message(app, backend, reports_dir,
@@ -288,7 +288,7 @@ def test_connection_lost_while_a_report_reads_fails_the_run_with_the_message(app
         runner.execute(run, defn, progress=progress)
     [row] = committed_runs("items-by-id")
     assert row.status == "failed" and ("terminat" in row.error or "closed" in row.error), row.error
-    assert len(chunks) == 1 and files(reports_dir) == []
+    assert len(chunks) == 1 and files_in(reports_dir) == []
 
 
 # --- the scheduler through an outage (injected clock and sleep) ---------------------------------------------------
@@ -370,9 +370,9 @@ FORK_SERVER = textwrap.dedent("""
 
     # what `report run` imports on its way (~0.4 s): each child still creates its own app, engine and connections
     for name in ("flask_admin", "apscheduler.triggers.cron", "prometheus_client", "sqlite3", "psycopg", "reports",
-                 "admin_app.admin", "admin_app.metrics", "admin_app.reporting.cli", "admin_app.reporting.scheduler"):
+                 "admin_app.admin", "admin_app.metrics", "admin_app.cli.reports", "admin_app.reporting.scheduler"):
         importlib.import_module(name)
-    importlib.import_module("reports").load_reports()
+    importlib.import_module("admin_app.reporting.registry").load_reports()
 
     def child(args, err):
         fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -529,7 +529,8 @@ def test_kill_9_at_twenty_random_points_mid_report_leaves_no_partial_file_and_tw
                     db.session.remove()
                     before = db.session.get(ReportRun, run_id)
                     assert before.status == "failed" and f"pid {pid}" in before.error, (before.status, before.error)
-                wait(f"kill {i + 1}: {target} bytes written", proc, lambda: written(tmp, target))
+                wait(f"kill {i + 1}: {target} bytes written", proc,
+                     lambda tmp=tmp, target=target: written(tmp, target))
                 proc.send_signal(signal.SIGKILL)
                 assert proc.wait(10) == -signal.SIGKILL  # killed, not finished
             finally:
@@ -540,7 +541,7 @@ def test_kill_9_at_twenty_random_points_mid_report_leaves_no_partial_file_and_tw
                     proc.stderr.close()
             size = tmp.stat().st_size
             killed.append((proc.pid, _run_id(tmp), size))
-            leftovers = [p for p in files(reports_dir) if not p.name.endswith(".tmp")]
+            leftovers = [p for p in files_in(reports_dir) if not p.name.endswith(".tmp")]
             assert leftovers == [], f"kill {i + 1}: a file under a final name: {leftovers}"
             db.session.remove()
             assert db.session.get(ReportRun, _run_id(tmp)).status == "running"  # as the dead process left it
@@ -550,7 +551,7 @@ def test_kill_9_at_twenty_random_points_mid_report_leaves_no_partial_file_and_tw
     stop = threading.Event()
     stop.set()
     serve([], stop)  # the scheduler's start-up: the last kill's run and file
-    orphans = files(reports_dir)
+    orphans = files_in(reports_dir)
     runs = {r.id: r for r in committed_runs("activity") if r.id != full_id}
     failed = [r for r in runs.values() if r.status == "failed" and "ended before it finished" in r.error]
     mid_write = [size for _, _, size in killed if size > len(",".join(activity.columns)) + 2]
@@ -595,7 +596,7 @@ def test_full_disk_fails_the_run_with_the_message_and_leaves_no_file(app, small_
     assert str(info.value) == f"cannot write to {small_disk / 'reports' / 'fake'}: No space left on device"
     [run] = committed_runs("fake")
     assert (run.status, run.error) == ("failed", str(info.value))
-    assert files(small_disk) == []  # neither the final name nor the temporary file
+    assert files_in(small_disk) == []  # neither the final name nor the temporary file
     ok = runner.run_report(fake(), DAY, DAY + timedelta(days=2))  # the space came back
     assert ok.status == "succeeded"
 
@@ -613,7 +614,7 @@ def test_read_only_reports_folder_fails_the_run_with_one_line_and_leaves_no_file
     assert len(lines) == 1 and lines[0].endswith(f"cannot write to {reports / 'activity'}: Read-only file system")
     [run] = committed_runs("activity")
     assert run.status == "failed" and run.error.endswith("Read-only file system")
-    assert files(small_disk) == []
+    assert files_in(small_disk) == []
 
 
 @pytest.fixture
@@ -625,7 +626,8 @@ class _FailingFile:
     """A real file whose second write fails with ``err`` (the first, the header and a chunk, lands)."""
 
     def __init__(self, path: Any, mode: str, err: int) -> None:
-        self.raw, self.err, self.writes = builtins.open(path, mode), err, 0
+        # stands in for the writer's own open(): the writer closes it, as it would the real file
+        self.raw, self.err, self.writes = builtins.open(path, mode), err, 0  # noqa: SIM115
 
     def write(self, data: bytes) -> int:
         self.writes += 1
@@ -648,9 +650,9 @@ def test_disk_error_at_any_step_is_a_failed_run_naming_it_and_leaves_no_file(app
         raise OSError(err, os.strerror(err))
 
     if step == "open":
-        monkeypatch.setattr(runner, "open", fail, raising=False)
+        monkeypatch.setattr(files, "open", fail, raising=False)
     elif step == "write":
-        monkeypatch.setattr(runner, "open", lambda path, mode: _FailingFile(path, mode, err), raising=False)
+        monkeypatch.setattr(files, "open", lambda path, mode: _FailingFile(path, mode, err), raising=False)
     else:
         monkeypatch.setattr(os, step, fail)
     unraisable: list[Any] = []
@@ -665,4 +667,4 @@ def test_disk_error_at_any_step_is_a_failed_run_naming_it_and_leaves_no_file(app
     assert message == expected
     [run] = committed_runs("fake")
     assert (run.status, run.error) == ("failed", expected) and run.path is None
-    assert files(reports_dir) == [] and unraisable == []
+    assert files_in(reports_dir) == [] and unraisable == []

@@ -19,10 +19,21 @@ from hypothesis import strategies as st
 from admin_app import activity
 from admin_app.extensions import db
 from admin_app.reporting.periods import PERIODS
-from reports import load_reports
+from admin_app.reporting.registry import load_reports
 from tests.conftest import Client, logged_in
-from tests.fuzzing import (ACTION_VALUES, ACTOR_VALUES, MODEL_VALUES, WEB_CHARS, assert_formula_safe_csv,
-                           count_response, cursor_tokens, date_texts, fuzz_app, number_texts, scaled)
+from tests.fuzzing import (
+    ACTION_VALUES,
+    ACTOR_VALUES,
+    MODEL_VALUES,
+    WEB_CHARS,
+    assert_formula_safe_csv,
+    count_response,
+    cursor_tokens,
+    date_texts,
+    fuzz_app,
+    number_texts,
+    scaled,
+)
 
 FEED = "/admin/activity/feed.json"
 VIEWS = ("users", "bucketlists", "items")

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from admin_app.reporting.definition import ReportDefinition
 from admin_app.reporting.scheduler import tick
 from tests import factories
 
-UTC = timezone.utc
+UTC = UTC
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 TOKEN = "scraper-token-0123456789abcdef"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -217,7 +217,7 @@ def test_runs_in_other_processes_are_summed_through_the_multiprocess_folder(app,
                PROMETHEUS_MULTIPROC_DIR=str(folder), INSTANCE_DIR=str(tmp_path / "instance"),
                REPORTS_DIR=str(tmp_path / "reports"))
     window = ["--since", "2026-03-02", "--until", "2026-03-03"]
-    for args in (window, window + ["--out", str(tmp_path / "missing" / "dir" / "x.csv")]):
+    for args in (window, [*window, "--out", str(tmp_path / "missing" / "dir" / "x.csv")]):
         (tmp_path / "missing").mkdir(exist_ok=True)
         (tmp_path / "missing" / "dir").write_text("a file where a folder should be")
         proc = subprocess.run([sys.executable, "manage.py", "report", "run", "activity", *args], cwd=REPO_ROOT,

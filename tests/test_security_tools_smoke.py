@@ -1,8 +1,8 @@
-"""Smoke tests of the issue-6 tools that run against a real server: `bench/sqlmap_scan.py --quick` and a short
-`bench/load.py`. Not the figures (docs/SECURITY.md and docs/RELIABILITY.md have those, with their commands): proof
-that the tools still run and that a short run finds what the long one must find (no injection, no 5xx, no
-"database is locked", the scheduler's report done). Skipped, with the reason, only when a tool is missing and CI
-is not set.
+"""Smoke tests of the issue-6 tools that run against a real server: `python -m bench.sqlmap_scan --quick`
+and a short `python -m bench.load`. Not the figures (docs/SECURITY.md and docs/RELIABILITY.md have those, with
+their commands): proof that the tools still run and that a short run finds what the long one must find (no
+injection, no 5xx, no "database is locked", the scheduler's report done). Skipped, with the reason, only when a
+tool is missing and CI is not set.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.bench_runs import run_bench_script
-
 
 pytestmark = pytest.mark.sqlite
 
@@ -29,7 +28,7 @@ def _need(tool: str, install: str) -> None:
 def test_sqlmap_finds_the_feed_actor_parameter_not_injectable(tmp_path: Path) -> None:
     _need("sqlmap", "apt-get install -y sqlmap; `make test` installs it")
     _need("gunicorn", "pip install -r requirements-dev.txt")
-    result = run_bench_script("sqlmap_scan.py", ["--quick", "--db", "sqlite"], tmp_path, timeout=240)
+    result = run_bench_script("sqlmap_scan", ["--quick", "--db", "sqlite"], tmp_path, timeout=240)
     [run] = result["runs"]
     [target] = run["targets"]
     assert (target["path"], target["param"], target["baseline_status"]) == ("/admin/activity/feed.json", "actor", 200)
@@ -39,7 +38,7 @@ def test_sqlmap_finds_the_feed_actor_parameter_not_injectable(tmp_path: Path) ->
 
 def test_short_mixed_load_has_no_5xx_no_lock_errors_and_the_scheduled_report_runs(tmp_path: Path) -> None:
     _need("gunicorn", "pip install -r requirements-dev.txt")
-    [run] = run_bench_script("load.py", ["--db", "sqlite", "--seconds", "8", "--clients", "3"], tmp_path,
+    [run] = run_bench_script("load", ["--db", "sqlite", "--seconds", "8", "--clients", "3"], tmp_path,
                              timeout=240)["runs"]
     assert run["requests"] > 50 and run["writes"] > 0
     assert run["5xx"] == 0 and run["connection_errors"] == 0 and run["database_is_locked"] == 0

@@ -5,7 +5,7 @@ import csv
 import gc
 import io
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from admin_app.reporting.scheduler import tick
 from admin_app.testing import record_signals
 from tests import factories
 
-UTC = timezone.utc
+UTC = UTC
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 
 
@@ -56,9 +56,8 @@ def test_every_signal_is_hyphenated_documented_and_in_all():
 
 
 def test_record_signals_refuses_an_unknown_name():
-    with pytest.raises(KeyError, match="no signal 'model-saved'"):
-        with record_signals("model-saved"):
-            pass
+    with pytest.raises(KeyError, match="no signal 'model-saved'"), record_signals("model-saved"):
+        pass
 
 
 # --- activity-queried -----------------------------------------------------------------------
@@ -122,13 +121,12 @@ def test_model_list_export_fires_export_streamed_named_for_the_view(admin_client
 
 def test_abandoned_export_reports_complete_false(app):
     chunks = ([(i, f"row {i}") for i in range(start, start + 10)] for start in range(0, 100, 10))
-    with record_signals("export-streamed") as fired:
-        with app.test_request_context("/admin/activity/export.csv"):
-            response = csv_response("x.csv", ("n", "text"), chunks, export="activity")
-            chunks = iter(response.response)
-            first = next(chunks)
-            assert fired == []
-            response.close()  # the client went away after one chunk; the server closes the response
+    with record_signals("export-streamed") as fired, app.test_request_context("/admin/activity/export.csv"):
+        response = csv_response("x.csv", ("n", "text"), chunks, export="activity")
+        chunks = iter(response.response)
+        first = next(chunks)
+        assert fired == []
+        response.close()  # the client went away after one chunk; the server closes the response
     kwargs = fired.one("export-streamed").kwargs
     assert kwargs["complete"] is False and kwargs["bytes"] == len(first.encode()) and kwargs["rows"] == 10
 
@@ -233,9 +231,8 @@ def test_with_no_receiver_no_payload_is_built_and_send_is_never_called(app, admi
 
 def test_export_closed_before_its_first_chunk_is_still_reported(app):
     chunks = iter([[(1, "a")]])
-    with record_signals("export-streamed") as fired:
-        with app.test_request_context("/admin/activity/export.csv"):
-            response = csv_response("x.csv", ("n", "text"), chunks, export="activity")
-            response.close()
+    with record_signals("export-streamed") as fired, app.test_request_context("/admin/activity/export.csv"):
+        response = csv_response("x.csv", ("n", "text"), chunks, export="activity")
+        response.close()
     kwargs = fired.one("export-streamed").kwargs
     assert kwargs["complete"] is False and kwargs["rows"] == 0 and kwargs["bytes"] == 0

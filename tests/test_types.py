@@ -1,5 +1,5 @@
 """The timestamp type: aware UTC in and out, naive refused, one sortable format on SQLite."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -98,7 +98,7 @@ def test_every_timestamp_column_is_indexed(app):
 def test_utc_offset_is_preserved_across_databases(app, admin_user):
     bl = factories.bucketlist(admin_user)
     it = factories.item(bl)
-    instant = datetime(2026, 10, 25, 0, 59, 59, 999999, tzinfo=timezone.utc)
+    instant = datetime(2026, 10, 25, 0, 59, 59, 999999, tzinfo=UTC)
     it.updated_at = instant
     db.session.commit()
     assert db.session.scalar(select(Item.id).where(Item.updated_at == instant)) == it.id
@@ -122,7 +122,7 @@ def test_sqlite_text_written_with_an_offset_by_another_tool_is_read_as_that_inst
     db.session.execute(text("UPDATE items SET created_at = '2026-03-02 12:00:00+02:00' WHERE id = :id"), {"id": it.id})
     db.session.commit()
     db.session.expire_all()
-    assert db.session.get(Item, it.id).created_at == datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    assert db.session.get(Item, it.id).created_at == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def test_feed_partial_indexes_exist_with_their_conditions_on_both_databases(app, backend):
@@ -131,7 +131,8 @@ def test_feed_partial_indexes_exist_with_their_conditions_on_both_databases(app,
 
     for table in ("users", "bucketlists", "items"):
         indexes = {ix["name"]: ix for ix in inspect(db.engine).get_indexes(table)}
-        for name, condition in (("updated_at_id", "updated_at > created_at"), ("deleted_at_id", "deleted_at IS NOT NULL"),
+        for name, condition in (("updated_at_id", "updated_at > created_at"),
+                                ("deleted_at_id", "deleted_at IS NOT NULL"),
                                 ("updated_by_at_id", "updated_at > created_at"),
                                 ("deleted_by_at_id", "deleted_at IS NOT NULL")):
             where = indexes[f"ix_{table}_{name}"].get("dialect_options", {}).get(f"{backend}_where")

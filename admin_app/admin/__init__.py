@@ -40,6 +40,8 @@ def init_admin(app: Flask) -> Admin:
 
 
 def register_template_helpers(app: Flask) -> None:
+    """Template helpers the admin pages use: the ``localtime`` filter, ``display_zone()`` and ``record_url()``."""
+
     @app.template_filter("localtime")
     def _localtime(value: datetime | None) -> str:
         return format_local(value)

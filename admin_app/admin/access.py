@@ -1,11 +1,12 @@
 """Who may see and change admin pages: login for everything, admin role for writes."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from flask import abort, redirect, request, url_for
+from flask import Request, abort, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.local import LocalProxy
 
 from ..auth import safe_next
 
@@ -20,7 +21,7 @@ def _ignore_foreign_return_url() -> None:
     "http:///evil", which browsers open on the host "evil". Ignored rather than refused, as Flask-Admin ignores
     the values it does catch.
     """
-    current = request._get_current_object()  # type: ignore[attr-defined]
+    current = cast("LocalProxy[Request]", request)._get_current_object()  # the object, to replace its args/form
     for source in ("args", "form"):
         values = getattr(current, source)
         if any(safe_next(v) != v for v in values.getlist("url") if v):
@@ -48,6 +49,7 @@ class SecureViewMixin:
                              or (not self.viewers_may_post and request.method not in ("GET", "HEAD"))):
             abort(403)
         _ignore_foreign_return_url()
+        # A mixin: _handle_view is on the Flask-Admin view it is mixed into, which mypy cannot see from here.
         return super()._handle_view(name, **kwargs)  # type: ignore[misc]
 
     @property

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -10,16 +9,15 @@ from zoneinfo import ZoneInfo
 from flask import current_app, jsonify, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 
-from reports import load_reports
-
-from .. import activity, charts
+from .. import activity
 from ..errors import bad_request
-from ..reporting import history
-from ..timefmt import display_zone, start_of_day
+from ..reporting import runs
+from ..reporting.registry import load_reports
+from ..timefmt import display_zone
 from ..types import utcnow
+from . import charts
 from .access import SecureViewMixin
 from .export import csv_response
-
 
 
 class DashboardView(SecureViewMixin, AdminIndexView):
@@ -31,40 +29,34 @@ class DashboardView(SecureViewMixin, AdminIndexView):
     @expose("/")
     def index(self) -> Any:
         zone = display_zone()
-        now = utcnow()
         chart_model = request.args.get("chart_model", "").strip().lower()
-        try:  # first: a bad chart_model costs no query
-            daily = activity.daily_counts(self.chart_days, zone, now, [chart_model] if chart_model else None,
-                                          cache=activity.app_day_cache(), ttl=current_app.config["DASHBOARD_CHART_TTL"])
-        except activity.BadActivityQuery as exc:
-            return bad_request(f"chart_model: {exc}")
-
-        chart_href = self._chart_feed_urls(zone, chart_model)
-        today = start_of_day(now.astimezone(zone).date(), zone)
-        week = now - timedelta(days=7)
-        latest = activity.fetch_page(activity.ActivityFilter(), limit=20)
         # Counts stop at DASHBOARD_COUNT_CAP so the page costs the same on a busy day; ?exact=1 counts everything.
         cap = None if request.args.get("exact") == "1" else current_app.config["DASHBOARD_COUNT_CAP"]
-        counts_today = activity.count_events(activity.ActivityFilter(since=today), cap=cap)
-        counts_week = activity.count_events(activity.ActivityFilter(since=week), cap=cap)
+        ttl = current_app.config["DASHBOARD_CHART_TTL"]
+        try:  # the chart is counted first: a bad chart_model costs no query
+            summary = activity.dashboard_summary(zone, utcnow(), chart_model, self.chart_days, cap=cap,
+                                                 cache=activity.app_day_cache(), ttl=ttl)
+        except activity.BadActivityQuery as exc:
+            return bad_request(f"chart_model: {exc}")
+        chart_href = self._chart_feed_urls(zone, chart_model)
         return self.render(
             "admin/dashboard.html",
-            events=latest.events,
-            counts_today=counts_today,
-            counts_week=counts_week,
-            cap=cap,
-            capped=cap is not None and any(n > cap for n in (*counts_today.values(), *counts_week.values())),
-            models=list(activity.model_registry()),
+            events=summary.latest,
+            counts_today=summary.counts_today,
+            counts_week=summary.counts_week,
+            cap=summary.cap,
+            capped=summary.capped,
+            models=list(summary.models),
             actions=activity.ACTIONS,
-            today_since=today.isoformat(),
-            week_since=week.isoformat(),
-            report_failures=history.latest_failures(load_reports()),
+            today_since=summary.today_since.isoformat(),
+            week_since=summary.week_since.isoformat(),
+            report_failures=runs.latest_failures(load_reports()),
             zone=zone,
-            daily=daily,
-            chart_svg=charts.activity_chart(daily, chart_href),
+            daily=summary.daily,
+            chart_svg=charts.activity_chart(summary.daily, chart_href),
             chart_href=chart_href,
             chart_choices=self._chart_choices(chart_model),
-            chart_ttl=current_app.config["DASHBOARD_CHART_TTL"],
+            chart_ttl=ttl,
         )
 
     @staticmethod
@@ -108,7 +100,7 @@ class ActivityView(SecureViewMixin, BaseView):
             page = activity.page_for(request.args, zone)
         except activity.BadActivityQuery as exc:
             return bad_request(str(exc))
-        args = activity.filter_args(page.filters)
+        args: dict[str, Any] = activity.filter_args(page.filters)  # url_for's **values take Any
         limit = request.args.get("limit") or None  # paging keeps the page size the reader chose
         older = None
         if page.next_cursor is not None:

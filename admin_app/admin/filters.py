@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Any
 
 from flask_admin.contrib.sqla import filters as sqla_filters
-from sqlalchemy import or_
 
-from ..activity import BadActivityQuery, resolve_actor
+from ..activity import SYSTEM_ACTOR, BadActivityQuery, resolve_actor
+from ..activity.statements import row_has_event_by
 from ..timefmt import display_zone, parse_datetime
 
 
@@ -24,7 +24,7 @@ def _parse_range(value: str) -> list[datetime]:
 class AwareDateTimeBetweenFilter(sqla_filters.DateTimeBetweenFilter):
     """A between filter whose inputs are read in the display time zone."""
 
-    def clean(self, value: str) -> list[datetime]:  # type: ignore[override]
+    def clean(self, value: str) -> list[datetime]:
         return _parse_range(value)
 
     def validate(self, value: str) -> bool:
@@ -36,14 +36,15 @@ class AwareDateTimeBetweenFilter(sqla_filters.DateTimeBetweenFilter):
 
 
 class ActorFilter(sqla_filters.BaseSQLAFilter):
-    """Rows created or last updated by one user (email), or by nobody ('system')."""
+    """Rows with at least one feed event by one user (email or id), or by nobody ('system'): the rows whose
+    events the activity feed shows for the same ``actor=``."""
 
     def __init__(self, model: Any, name: str = "Actor (email or 'system')") -> None:
         super().__init__(model.id, name)
         self.model = model
 
     def validate(self, value: str) -> bool:
-        if value.strip().lower() == "system":
+        if value.strip().lower() == SYSTEM_ACTOR:
             return True
         try:
             resolve_actor(value.strip())
@@ -52,11 +53,9 @@ class ActorFilter(sqla_filters.BaseSQLAFilter):
         return True
 
     def apply(self, query: Any, value: str, alias: Any = None) -> Any:
-        m = self.model
-        if value.strip().lower() == "system":
-            return query.filter(m.created_by_id.is_(None), m.updated_by_id.is_(None))
-        uid = resolve_actor(value.strip())
-        return query.filter(or_(m.created_by_id == uid, m.updated_by_id == uid))
+        text = value.strip()
+        actor_id = None if text.lower() == SYSTEM_ACTOR else resolve_actor(text)
+        return query.filter(row_has_event_by(self.model, actor_id))
 
     def operation(self) -> str:
         return "is"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from flask import Response, flash, has_request_context
+from flask import Response, current_app, flash, has_request_context
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -15,12 +15,13 @@ from werkzeug.utils import secure_filename
 from wtforms import PasswordField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
+from ..accounts import EMAIL_PATTERN, MIN_PASSWORD
 from ..activity import parse_id
+from ..csvsafe import chunked
 from ..extensions import db
-from ..models import ROLES, User
+from ..models import ROLES, User, normalize_email
 from ..timefmt import format_local
 from .access import SecureViewMixin
-from ..csvsafe import chunked
 from .export import csv_response
 from .filters import DeletedFilter, timestamp_filters
 
@@ -72,13 +73,15 @@ class AuditedModelView(SecureViewMixin, ModelView):
     page_size = 50
     can_view_details = True
     can_export = True
-    export_types = ["csv"]
-    column_default_sort = [("created_at", True), ("id", True)]
+    # Flask-Admin settings: class attributes shared by every instance of the view (ClassVar says so to checkers).
+    export_types: ClassVar[list[str]] = ["csv"]
+    column_default_sort: ClassVar[list[tuple[str, bool]]] = [("created_at", True), ("id", True)]
     form_excluded_columns = AUDIT_COLUMNS
-    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: _fmt_datetime}
-    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, datetime: _fmt_datetime}
-    column_type_formatters_export = {**typefmt.EXPORT_FORMATTERS, datetime: lambda view, value, name=None: value}
-    column_labels = {"created_by": "Created by", "updated_by": "Updated by"}
+    column_type_formatters: ClassVar[dict[type, Any]] = {**typefmt.BASE_FORMATTERS, datetime: _fmt_datetime}
+    column_type_formatters_detail: ClassVar[dict[type, Any]] = {**typefmt.DETAIL_FORMATTERS, datetime: _fmt_datetime}
+    column_type_formatters_export: ClassVar[dict[type, Any]] = {**typefmt.EXPORT_FORMATTERS,
+                                                                datetime: lambda view, value, name=None: value}
+    column_labels: ClassVar[dict[str, str]] = {"created_by": "Created by", "updated_by": "Updated by"}
     list_template = "admin/model/audited_list.html"
 
     def __init__(self, model: type, database: Any, **kwargs: Any) -> None:
@@ -87,15 +90,15 @@ class AuditedModelView(SecureViewMixin, ModelView):
 
     # Role-dependent permissions: hide controls for viewers; SecureViewMixin enforces on the server.
     @property
-    def can_create(self) -> bool:  # type: ignore[override]
+    def can_create(self) -> bool:
         return self.is_admin_user
 
     @property
-    def can_edit(self) -> bool:  # type: ignore[override]
+    def can_edit(self) -> bool:
         return self.is_admin_user
 
     @property
-    def can_delete(self) -> bool:  # type: ignore[override]
+    def can_delete(self) -> bool:
         return self.is_admin_user
 
     def is_action_allowed(self, name: str) -> bool:
@@ -209,21 +212,19 @@ class UserView(AuditedModelView):
     column_exclude_list = ("password_hash",)
     column_searchable_list = ("email", "display_name")
     form_columns = ("email", "display_name", "role", "active", "new_password")
-    form_choices = {"role": [(r, r) for r in ROLES]}
-    form_extra_fields = {
-        "new_password": PasswordField("Set password", validators=[Optional(), Length(min=8, max=1024)],
+    form_choices: ClassVar[dict[str, list[tuple[str, str]]]] = {"role": [(r, r) for r in ROLES]}
+    form_extra_fields: ClassVar[dict[str, Any]] = {
+        "new_password": PasswordField("Set password", validators=[Optional(), Length(min=MIN_PASSWORD, max=1024)],
                                       description="Leave empty to keep the current password."),
     }
     extra_filters = ("email", "role", "active")
 
-    form_args = {"email": {
-        "filters": [lambda value: value.strip().lower() if isinstance(value, str) else value],
-        "validators": [Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address.")],
+    form_args: ClassVar[dict[str, dict[str, Any]]] = {"email": {
+        "filters": [lambda value: normalize_email(value) if isinstance(value, str) else value],
+        "validators": [Regexp(EMAIL_PATTERN, message="Enter an email address.")],
     }}
 
     def on_model_change(self, form: Any, model: User, is_created: bool) -> None:
-        from flask import current_app
-
         super().on_model_change(form, model, is_created)
         password = form.new_password.data if hasattr(form, "new_password") else None
         if password:
@@ -236,7 +237,7 @@ class BucketlistView(AuditedModelView):
     column_list = ("id", "title", "owner", "created_at", "updated_at", "created_by", "updated_by", "deleted_at")
     column_searchable_list = ("title",)
     form_columns = ("title", "description", "owner")
-    form_ajax_refs = {"owner": {"fields": ("email",), "page_size": 20}}
+    form_ajax_refs: ClassVar[dict[str, dict[str, Any]]] = {"owner": {"fields": ("email",), "page_size": 20}}
     extra_filters = ("title",)
 
 
@@ -245,5 +246,5 @@ class ItemView(AuditedModelView):
                    "created_by", "updated_by", "deleted_at")
     column_searchable_list = ("title",)
     form_columns = ("title", "bucketlist", "done", "due_date")
-    form_ajax_refs = {"bucketlist": {"fields": ("title",), "page_size": 20}}
+    form_ajax_refs: ClassVar[dict[str, dict[str, Any]]] = {"bucketlist": {"fields": ("title",), "page_size": 20}}
     extra_filters = ("title", "done", "due_date")

@@ -6,12 +6,14 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
 
-from reports import load_reports
-
 from ..activity import MAX_ID
 from ..errors import bad_request
-from ..reporting import history, runner
+from ..reporting import runner, runs
+from ..reporting.definition import ReportError
+from ..reporting.files import report_file
+from ..reporting.overview import summaries
 from ..reporting.periods import PERIODS, named_period
+from ..reporting.registry import get_report, load_reports
 from ..timefmt import display_zone
 from ..types import utcnow
 from .access import SecureViewMixin
@@ -24,19 +26,21 @@ class ReportsView(SecureViewMixin, BaseView):
 
     @expose("/")
     def index(self) -> Any:
-        defs = load_reports()
         report = request.args.get("report", "").strip() or None
-        if report is not None and report not in defs:
-            return bad_request(f"unknown report {report!r}; choose from {', '.join(defs)}")
-        runs = history.run_history(report)
+        if report is not None:
+            try:
+                get_report(report)
+            except ReportError as exc:
+                return bad_request(str(exc))
+        history = runs.run_history(report)
         root = current_app.config["REPORTS_DIR"]
         return self.render(
             "admin/reports.html",
-            summaries=history.summaries(defs, utcnow()),
-            runs=runs,
-            downloadable={r.id for r in runs if history.report_file(r, root) is not None},
+            summaries=summaries(load_reports(), utcnow()),
+            runs=history,
+            downloadable={r.id for r in history if report_file(r, root) is not None},
             report=report,
-            limit=history.HISTORY_LIMIT,
+            limit=runs.HISTORY_LIMIT,
             periods=PERIODS,
             can_run=self.is_admin_user,
             zone=display_zone(),
@@ -44,8 +48,8 @@ class ReportsView(SecureViewMixin, BaseView):
 
     @expose(f"/download/<int(max={MAX_ID}):run_id>")  # a larger id is no run's: 404, not a database error
     def download(self, run_id: int) -> Any:
-        run = history.get_run(run_id)
-        path = history.report_file(run, current_app.config["REPORTS_DIR"]) if run else None
+        run = runs.get_run(run_id)
+        path = report_file(run, current_app.config["REPORTS_DIR"]) if run else None
         if path is None:
             abort(404, description="No downloadable file for this run.")
         try:
@@ -56,13 +60,13 @@ class ReportsView(SecureViewMixin, BaseView):
 
     @expose("/run", methods=("POST",))
     def run_now(self) -> Any:
-        defs = load_reports()
         name, period = request.form.get("report", ""), request.form.get("period", "")
-        if name not in defs:
-            return bad_request(f"unknown report {name!r}; choose from {', '.join(defs)}")
+        try:
+            defn = get_report(name)
+        except ReportError as exc:
+            return bad_request(str(exc))
         if period not in PERIODS:
             return bad_request(f"unknown period {period!r}; choose from {', '.join(PERIODS)}")
-        defn = defs[name]
         since, until = named_period(period, defn.zone, utcnow())
         # Synchronous: the request waits for the file. Fine for the built-in reports' sizes.
         try:

@@ -19,17 +19,27 @@ class ReportError(ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    """A typed report parameter with a default (``--param name=value`` on the CLI)."""
+    """A typed report parameter with a default (``--param name=value`` on the CLI).
+
+    ``choices`` is a tuple, or a function returning the choices when a value is parsed or shown, so a list that
+    can grow after import (the audited models) is read when it is needed, not when the definition is made.
+    """
 
     name: str
     kind: type = str
     default: Any = None
     help: str = ""
-    choices: tuple[str, ...] = ()
+    choices: Sequence[str] | Callable[[], Iterable[str]] = ()
+
+    def options(self) -> tuple[str, ...]:
+        """The allowed values now (empty: any value of ``kind``)."""
+        return tuple(self.choices() if callable(self.choices) else self.choices)
 
     def parse(self, text: str) -> Any:
-        if self.choices and text not in self.choices:
-            shown = ", ".join(c or "'' (all)" for c in self.choices)
+        """``text`` as this parameter's kind; raise ReportError naming the parameter and what to give."""
+        options = self.options()
+        if options and text not in options:
+            shown = ", ".join(c or "'' (all)" for c in options)
             raise ReportError(f"--param {self.name}: choose from {shown}, not {text!r}")
         if self.kind is int:
             try:
@@ -78,6 +88,7 @@ class ReportDefinition:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The zone the schedule, the named periods and the file names are read in."""
         return ZoneInfo(self.timezone)
 
     def parse_params(self, given: dict[str, str]) -> dict[str, Any]:

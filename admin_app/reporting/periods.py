@@ -1,33 +1,28 @@
 """Report windows: named periods in a report's time zone, and file names for them."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ..timefmt import parse_datetime
-from ..types import UTC
+from ..timefmt import parse_datetime, start_of_day
 from .definition import ReportError
 
 PERIODS = ("yesterday", "today", "last-7-days", "last-month")
-
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def named_period(name: str, zone: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
     """[since, until) in UTC for a named period, whole days in ``zone``."""
     today = now.astimezone(zone).date()
     if name == "yesterday":
-        return _midnight(today - timedelta(days=1), zone), _midnight(today, zone)
+        return start_of_day(today - timedelta(days=1), zone), start_of_day(today, zone)
     if name == "today":
-        return _midnight(today, zone), _midnight(today + timedelta(days=1), zone)
+        return start_of_day(today, zone), start_of_day(today + timedelta(days=1), zone)
     if name == "last-7-days":
-        return _midnight(today - timedelta(days=7), zone), _midnight(today, zone)
+        return start_of_day(today - timedelta(days=7), zone), start_of_day(today, zone)
     if name == "last-month":
         first = today.replace(day=1)
         prev = (first - timedelta(days=1)).replace(day=1)
-        return _midnight(prev, zone), _midnight(first, zone)
+        return start_of_day(prev, zone), start_of_day(first, zone)
     raise ReportError(f"--period must be one of {', '.join(PERIODS)}, not {name!r}")
 
 

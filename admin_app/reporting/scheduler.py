@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import NamedTuple
 
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import signals
 from ..extensions import db
 from ..models import ReportRun
 from ..types import UTC, utcnow
-from . import runner
+from . import runner, runs
 from .definition import ReportDefinition, ReportError
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,8 @@ class Due(NamedTuple):
 
 
 def trigger(defn: ReportDefinition) -> CronTrigger:
-    return CronTrigger.from_crontab(defn.schedule, timezone=defn.zone)  # type: ignore[arg-type]
+    """The report's cron expression as a trigger in its zone."""
+    return CronTrigger.from_crontab(defn.schedule, timezone=defn.zone)
 
 
 def check_schedule(defn: ReportDefinition) -> None:
@@ -94,11 +94,9 @@ def previous_fire_time(defn: ReportDefinition, before: datetime) -> datetime | N
     """The latest fire time strictly before ``before`` (None if the schedule never fired in nine years)."""
     window = timedelta(minutes=2)
     while True:
-        found = None
-        for found in fire_times(defn, before - window, before - _TICK):
-            pass
-        if found is not None or window >= _LOOK_BACK:
-            return found
+        last = deque(fire_times(defn, before - window, before - _TICK), maxlen=1)
+        if last or window >= _LOOK_BACK:
+            return last[0] if last else None
         window *= 2
 
 
@@ -127,28 +125,9 @@ def due_periods(defn: ReportDefinition, last_claimed_end: datetime | None, now: 
     return due
 
 
-def last_claimed_end(name: str) -> datetime | None:
-    """Where the report's scheduled runs (any status) have got to."""
-    end = db.session.scalar(select(func.max(ReportRun.period_end))
-                            .where(ReportRun.report == name, ReportRun.scheduled_for.is_not(None)))
-    db.session.commit()  # end the read, so the claim starts a fresh transaction (SQLite: no stale-snapshot write)
-    return end
-
-
 def claim(defn: ReportDefinition, due: Due, missed: str | None = None) -> ReportRun | None:
     """Insert the period's run row ('running', or 'missed' with a reason); None if another scheduler has it."""
-    params = defn.parse_params({})
-    try:
-        if not missed:
-            return runner.start_run(defn, due.start, due.end, params, scheduled_for=due.fire)
-        run = ReportRun(report=defn.name, params=params, period_start=due.start, period_end=due.end,
-                        scheduled_for=due.fire, status="missed", error=missed, finished_at=utcnow())
-        db.session.add(run)
-        db.session.commit()
-        return run
-    except IntegrityError:
-        db.session.rollback()
-        return None
+    return runs.claim(defn.name, defn.parse_params({}), due.start, due.end, due.fire, missed)
 
 
 @dataclass
@@ -192,7 +171,7 @@ def tick(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition
 def _tick(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], now: datetime, catch_up: str,
           result: TickResult, on_run: Callable[[ReportRun], None] | None, stop: threading.Event | None) -> None:
     for defn in _scheduled(definitions):
-        due = due_periods(defn, last_claimed_end(defn.name), now)
+        due = due_periods(defn, runs.last_claimed_end(defn.name), now)
         for i, period in enumerate(due):
             if stop is not None and stop.is_set():
                 return
@@ -231,14 +210,14 @@ def serve(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinitio
     while not stop.is_set():
         try:
             if unrecorded:
-                runner.fail_unrecorded_runs(unrecorded)
+                runs.fail_unrecorded_runs(unrecorded)
                 unrecorded = None
             tick(defs, clock(), on_run=on_run, stop=stop)
         except ReportError:
             raise
-        except Exception as exc:  # noqa: BLE001 - keep serving; the next wake-up retries
+        except Exception as exc:  # logged, and the next wake-up retries: a scheduler keeps serving
             log.exception("scheduler tick failed; retrying in %s s", MAX_SLEEP)
-            unrecorded = unrecorded or runner.describe(exc)
+            unrecorded = unrecorded or runs.describe(exc)
             _reset_session()
         if stop.is_set():
             break
@@ -256,72 +235,5 @@ def _reset_session() -> None:
     """
     try:
         db.session.remove()
-    except Exception:  # noqa: BLE001 - nothing more to do with a connection that cannot roll back
+    except SQLAlchemyError:  # nothing more to do with a connection that cannot roll back
         db.session.registry.clear()
-
-
-@dataclass(frozen=True)
-class Pruned:
-    """A run row past its report's retention, and what happened to its file."""
-
-    run_id: int
-    report: str
-    started_at: datetime
-    file: str | None  # the path as recorded
-    file_action: str  # 'deleted', 'missing', 'kept: ...' or 'none'
-
-
-def _inside(root: Path, recorded: str) -> Path | None:
-    """The file for a recorded path if it lies inside ``root`` without following any link out of it."""
-    path = Path(recorded)
-    if path.is_absolute() or ".." in path.parts:
-        return None
-    target = root / path
-    real_root = root.resolve()
-    if not target.parent.resolve().is_relative_to(real_root):
-        return None  # a linked folder pointing outside
-    return target  # unlink() on a link removes the link, never its target
-
-
-def prune(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], now: datetime,
-          dry_run: bool = False) -> list[Pruned]:
-    """Delete run rows older than their report's retention_days, and their files inside REPORTS_DIR.
-
-    Kept: running runs; each report's latest scheduled run (the scheduler's bookmark, so pruning never makes a
-    period due again); files outside REPORTS_DIR; files that a kept run still points to.
-    """
-    defs = definitions.values() if isinstance(definitions, Mapping) else definitions
-    root = runner.reports_dir()
-    out: list[Pruned] = []
-    for defn in defs:
-        cutoff = now - timedelta(days=defn.retention_days)
-        bookmark = db.session.scalar(select(ReportRun.id).where(
-            ReportRun.report == defn.name, ReportRun.scheduled_for.is_not(None))
-            .order_by(ReportRun.period_end.desc(), ReportRun.id.desc()).limit(1))
-        old = db.session.scalars(select(ReportRun).where(
-            ReportRun.report == defn.name, ReportRun.started_at < cutoff, ReportRun.status != "running",
-            ReportRun.id != (bookmark or 0)).order_by(ReportRun.id)).all()
-        old_ids = {r.id for r in old}
-        still_used = set(db.session.scalars(select(ReportRun.path).where(
-            ReportRun.path.is_not(None), ReportRun.id.not_in(sorted(old_ids) or [0]))))
-        for run in old:
-            action = "none"
-            if run.path:
-                target = _inside(root, run.path)
-                if target is None:
-                    action = "kept: outside REPORTS_DIR"
-                elif run.path in still_used:
-                    action = "kept: a newer run uses it"
-                elif not target.is_file() and not target.is_symlink():
-                    action = "missing"
-                else:
-                    if not dry_run:
-                        target.unlink()
-                    action = "deleted"
-            out.append(Pruned(run.id, run.report, run.started_at, run.path, action))
-            if not dry_run:
-                db.session.delete(run)
-        if not dry_run:
-            db.session.commit()
-    db.session.rollback()
-    return out

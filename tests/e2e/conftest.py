@@ -11,13 +11,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from tests.conftest import fresh_database
 
-from .server import ADMIN, PASSWORD, TRAVELLER, VIEWER, LiveServer, seed
+from .server import ADMIN, PASSWORD, TRAVELLER, VIEWER, JourneyServer, seed
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
@@ -76,12 +76,12 @@ def browser(chromium_path: str) -> Iterator[Any]:
     pytest.param("postgresql", marks=pytest.mark.postgresql),
 ])
 def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                browser: Any) -> Iterator[LiveServer]:
+                browser: Any) -> Iterator[JourneyServer]:
     """gunicorn on 127.0.0.1 over a freshly migrated and seeded database of each kind (per xdist worker)."""
     with fresh_database(request.param, tmp_path_factory) as url:
         instance = tmp_path_factory.mktemp(f"e2e-{request.param}")
         seed(url, instance)
-        server = LiveServer(url, instance, request.param)
+        server = JourneyServer(url, instance, request.param)
         try:
             yield server
         finally:
@@ -93,7 +93,7 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 class Watch:
     """What the pages of one test said: errors (console, script, CSP); and every page visited, for the summary."""
 
-    visited_total: list[str] = []  # every page of the session (per xdist worker)
+    visited_total: ClassVar[list[str]] = []  # every page of the session (per xdist worker)
 
     def __init__(self) -> None:
         self.errors: list[str] = []
@@ -117,7 +117,7 @@ def watch() -> Watch:
     return Watch()
 
 
-def _login_state(browser: Any, server: LiveServer, email: str, path: Path) -> Path:
+def _login_state(browser: Any, server: JourneyServer, email: str, path: Path) -> Path:
     """Log in once per role through the form and keep the cookies (the login limit is 5 a minute per account)."""
     if not path.exists():
         context = browser.new_context(base_url=server.base_url)
@@ -132,7 +132,7 @@ def _login_state(browser: Any, server: LiveServer, email: str, path: Path) -> Pa
     return path
 
 
-def _context(browser: Any, server: LiveServer, watch: Watch, state: Path | None,
+def _context(browser: Any, server: JourneyServer, watch: Watch, state: Path | None,
              viewport: dict[str, int] = LAPTOP) -> Any:
     context = browser.new_context(base_url=server.base_url, viewport=viewport, accept_downloads=True,
                                   timezone_id="America/New_York",  # not the server's zone: times come from it
@@ -144,9 +144,10 @@ def _context(browser: Any, server: LiveServer, watch: Watch, state: Path | None,
 
 
 @pytest.fixture
-def make_page(browser: Any, live_server: LiveServer, watch: Watch,
+def make_page(browser: Any, live_server: JourneyServer, watch: Watch,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """make_page(role='admin'|'viewer'|'traveller'|None, viewport=LAPTOP) -> a Page in a fresh context, logged in as that role.
+    """make_page(role='admin'|'viewer'|'traveller'|None, viewport=LAPTOP) -> a Page in a fresh context, logged in
+    as that role.
 
     After the test, no page may have logged a console error, a script error or a CSP violation.
     """

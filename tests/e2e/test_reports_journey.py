@@ -5,6 +5,7 @@ import csv
 import gzip
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 from .pages import table_rows
@@ -25,7 +26,7 @@ def test_run_now_records_a_run_and_its_file_downloads_with_the_rows_it_reported(
     with page.expect_download() as info:
         page.locator("table.report-history tbody tr").first.locator("a:text-is('Download')").click()
     download = info.value
-    data = open(download.path(), "rb").read()
+    data = Path(download.path()).read_bytes()
     if download.suggested_filename.endswith(".gz"):
         data = gzip.decompress(data)
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))

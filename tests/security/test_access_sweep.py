@@ -1,7 +1,8 @@
 """The access sweep: every rule of the URL map, by GET and POST, as anonymous, viewer and admin.
 
-What each request must answer comes from ``tests.security.EXPECTED``; a rule the table does not classify fails
-the sweep. ``pytest tests/security/test_access_sweep.py -s -q`` prints the figure per database.
+What each request must answer comes from ``tests.security.routes.EXPECTED``; a rule the table does not classify
+fails the sweep. ``pytest tests/security/test_access_sweep.py -s -q`` prints the figure per database. Beside the
+sweep: what a viewer's pages offer and serve, and a viewer's writes refused with either row action.
 """
 from __future__ import annotations
 
@@ -12,9 +13,29 @@ import pytest
 from flask import Flask
 
 from tests.conftest import logged_in
-from tests.security import (EXPECTED, HOME, LOGIN, METHODS, METRICS_TOKEN, ON_HOST, OWN_PREFERENCES, ROLES, SECRETS,
-                            STATIC_FILES, changed, own_preference_only, post_data, seed, snapshot, swept_rules,
-                            url_for_rule)
+from tests.security.routes import (
+    EXPECTED,
+    HOME,
+    LOGIN,
+    METHODS,
+    METRICS_TOKEN,
+    ON_HOST,
+    ROLES,
+    STATIC_FILES,
+    post_data,
+    swept_rules,
+    url_for_rule,
+)
+from tests.security.rows import (
+    OWN_PREFERENCES,
+    SECRET_ITEM,
+    SECRET_LIST,
+    SECRETS,
+    changed,
+    own_preference_only,
+    seed,
+    snapshot,
+)
 
 # Pages whose 200 answer must show the seeded rows to a viewer: proves the anonymous "no data" check looks at
 # pages that do hold data.
@@ -29,12 +50,22 @@ def app_config(tmp_path) -> dict[str, Any]:
     return {"REPORTS_DIR": str(tmp_path / "reports"), "METRICS_ENABLED": True, "METRICS_TOKEN": METRICS_TOKEN}
 
 
+# conftest's Client runs every request in its own app context (own ``g``, own DB session);
+# the access tests are only meaningful if that holds, so check it first.
+
+
+def test_requests_do_not_share_the_login_of_another_client(app, admin_client):
+    """Guards the isolation above: a second, anonymous client is not served as the admin."""
+    assert admin_client.get("/admin/").status_code == 200
+    assert app.test_client().get("/admin/").status_code == 302
+
+
 def unclassified(app: Flask) -> set[str]:
     return {rule.endpoint for rule in app.url_map.iter_rules()} - EXPECTED.keys()
 
 
 def test_every_rule_of_the_url_map_is_classified(app):
-    assert unclassified(app) == set(), "add these endpoints to EXPECTED in tests/security/__init__.py"
+    assert unclassified(app) == set(), "add these endpoints to EXPECTED in tests/security/routes.py"
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert EXPECTED.keys() - endpoints == set(), "EXPECTED lists endpoints the app no longer has"
     for rule in app.url_map.iter_rules():
@@ -81,7 +112,6 @@ def _anonymous_leak(response: Any, endpoint: str) -> str | None:
     return None
 
 
-
 def test_sweep_every_rule_as_every_role_finds_no_leak(app, make_user, admin_user, viewer_user):
     seeded = seed(make_user)
     rules = swept_rules(app)
@@ -125,5 +155,66 @@ def test_sweep_every_rule_as_every_role_finds_no_leak(app, make_user, admin_user
     print(f"\naccess sweep: {figure}")
     assert not leaks, figure + "\n" + "\n".join(leaks)
     assert requests == len(rules) * 6 and {r.endpoint for r in rules} == EXPECTED.keys()
-    assert VIEWER_SEES_DATA <= shows_data["viewer"], VIEWER_SEES_DATA - shows_data["viewer"]
+    assert shows_data["viewer"] >= VIEWER_SEES_DATA, VIEWER_SEES_DATA - shows_data["viewer"]
     assert shows_data["anonymous"] == set()
+
+
+# --- what a viewer's pages offer and serve --------------------------------------------------------------
+
+
+def test_viewer_can_read_dashboard_lists_details_activity_and_exports(viewer_client, make_user):
+    ids = seed(make_user, report=False).ids
+    html_pages = ["/admin/", "/admin/activity/", "/admin/users/", "/admin/bucketlists/", "/admin/items/",
+                  f"/admin/users/details/?id={ids['users']['live']}",
+                  f"/admin/bucketlists/details/?id={ids['bucketlists']['live']}",
+                  f"/admin/items/details/?id={ids['items']['live']}"]
+    for url in html_pages:
+        r = viewer_client.get(url, buffered=True)
+        assert r.status_code == 200, (url, r.status_code)
+        assert r.mimetype == "text/html"
+    assert SECRET_ITEM in viewer_client.get("/admin/items/").get_data(as_text=True)
+    details = viewer_client.get(f"/admin/bucketlists/details/?id={ids['bucketlists']['live']}")
+    assert SECRET_LIST in details.get_data(as_text=True)
+
+    feed = viewer_client.get("/admin/activity/feed.json")
+    assert feed.status_code == 200 and feed.mimetype == "application/json"
+    assert SECRET_ITEM in {e["label"] for e in feed.get_json()["events"]}
+
+    for url in ("/admin/activity/export.csv", "/admin/items/export/csv/", "/admin/users/export/csv/",
+                "/admin/bucketlists/export/csv/"):
+        r = viewer_client.get(url, buffered=True)
+        assert r.status_code == 200, (url, r.status_code)
+        assert r.mimetype == "text/csv"
+        assert "attachment" in r.headers["Content-Disposition"]
+    assert SECRET_ITEM in viewer_client.get("/admin/items/export/csv/", buffered=True).get_data(as_text=True)
+
+
+def test_viewer_list_pages_offer_no_write_controls(viewer_client, make_user):
+    ids = seed(make_user, report=False).ids
+    for view in ("users", "bucketlists", "items"):
+        body = viewer_client.get(f"/admin/{view}/").get_data(as_text=True)
+        assert f"/admin/{view}/new/" not in body
+        assert f"/admin/{view}/edit/" not in body
+        assert f"/admin/{view}/delete/" not in body
+        assert f"/admin/{view}/action/" not in body
+    details = viewer_client.get(f"/admin/items/details/?id={ids['items']['live']}").get_data(as_text=True)
+    assert "/admin/items/edit/" not in details and "/admin/items/delete/" not in details
+
+
+def test_viewer_post_to_every_write_endpoint_is_refused_and_changes_nothing(app, viewer_client, make_user):
+    """The sweep posts the restore action; this also posts delete, to every admin write endpoint."""
+    seeded = seed(make_user, report=False)
+    before = snapshot(app)
+    refused = []
+    for rule in swept_rules(app):
+        if not rule.rule.startswith("/admin") or "POST" not in rule.methods or rule.endpoint == "settings.display":
+            continue  # settings.display: their own display zone, allowed
+        url = url_for_rule(rule, seeded)
+        actions = ("delete", "restore") if rule.endpoint.endswith(".action_view") else ("restore",)
+        for action in actions:
+            r = viewer_client.post_form(url, post_data(rule.endpoint, seeded, action))
+            assert r.status_code == 403, (url, action, r.status_code)
+        refused.append(url)
+    assert len(refused) == 16
+    after = snapshot(app)
+    assert after == before

@@ -13,7 +13,9 @@ from flask import Flask
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from tests.conftest import PASSWORD, Client, logged_in
-from tests.security import EXPECTED, changed, post_data, seed, snapshot, url_for_rule
+from tests.security.clients import is_logged_in
+from tests.security.routes import EXPECTED, post_data, url_for_rule
+from tests.security.rows import changed, seed, snapshot
 
 CSRF_ENDPOINTS = sorted(e for e, access in EXPECTED.items() if set(access["POST"].values()) != {405})
 CASES = [pytest.param(e, a, id=f"{e}-{a}" if a else e)
@@ -69,12 +71,6 @@ def bad_tokens(app: Flask, client: Client) -> dict[str, tuple[dict[str, Any], st
     }
 
 
-def _logged_in(client: Client) -> bool:
-    with client.session_transaction() as session:
-        return "_user_id" in session  # Flask-Login's mark of a logged-in session
-
-
-
 @pytest.mark.parametrize("endpoint, action", CASES)
 def test_post_without_a_valid_token_is_refused_and_the_valid_one_goes_through(app, make_user, admin_user,
                                                                               endpoint, action):
@@ -91,7 +87,7 @@ def test_post_without_a_valid_token_is_refused_and_the_valid_one_goes_through(ap
         assert response.status_code == 400, (variant, response.status_code)
         assert f"Form expired or forged: {reason}" in response.get_data(as_text=True), variant
         assert snapshot(app) == before, variant
-        assert _logged_in(client) is not logging_in, variant  # not logged in by login, not logged out by logout
+        assert is_logged_in(client) is not logging_in, variant  # not logged in by login, not logged out by logout
 
     response = client.post(url, data={**data, "csrf_token": client.csrf()})
     if logging_in:
@@ -101,6 +97,6 @@ def test_post_without_a_valid_token_is_refused_and_the_valid_one_goes_through(ap
     else:
         expected = EXPECTED[endpoint]["POST"]["admin"]
         assert response.status_code == (302 if isinstance(expected, str) else expected), response.status_code
-    assert _logged_in(client) is (endpoint != "auth.logout")
+    assert is_logged_in(client) is (endpoint != "auth.logout")
     wanted = CONTROL_CHANGES[name]
     assert changed(before, snapshot(app)) == ({view} if wanted == "own table" else wanted or set())

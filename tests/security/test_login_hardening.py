@@ -25,6 +25,7 @@ from admin_app import ConfigError, create_app
 from admin_app.extensions import db
 from admin_app.testing import record_signals
 from tests.conftest import PASSWORD, Client, _config
+from tests.security.clients import is_logged_in, login_post
 
 ACCOUNT_LIMIT = 3
 ADDRESS_LIMIT = 6
@@ -315,6 +316,33 @@ def test_unknown_email_and_wrong_password_get_the_same_page(app, admin_user):
     assert _alerts(wrong) == _alerts(unknown) == ["Wrong email or password."]
     assert _normalised(wrong) == _normalised(unknown)
     assert sorted(wrong.headers.keys()) == sorted(unknown.headers.keys())
+
+
+@pytest.mark.parametrize("app_config", [{}], indirect=True)
+def test_wrong_password_gives_401_and_no_session(client, admin_user):
+    r = login_post(client, admin_user.email, WRONG)
+    assert r.status_code == 401
+    assert "Wrong email or password." in r.get_data(as_text=True)
+    assert not is_logged_in(client)
+
+
+@pytest.mark.parametrize("app_config", [{}], indirect=True)
+def test_inactive_user_cannot_log_in(client, make_user):
+    user = make_user("sleepy@example.com", "admin")
+    user.active = False
+    db.session.commit()
+    r = login_post(client, "sleepy@example.com")
+    assert r.status_code == 401
+    assert not is_logged_in(client)
+
+
+@pytest.mark.parametrize("app_config", [{}], indirect=True)
+def test_soft_deleted_user_cannot_log_in(client, make_user):
+    user = make_user("gone@example.com", "admin")
+    user.soft_delete()
+    db.session.commit()
+    assert login_post(client, "gone@example.com").status_code == 401
+    assert not is_logged_in(client)
 
 
 @pytest.mark.parametrize("app_config", [{}], indirect=True)

@@ -18,7 +18,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 
 from tests.conftest import PASSWORD, Client
-from tests.security import post_data, seed
+from tests.security.clients import is_logged_in, login_post
+from tests.security.routes import post_data
+from tests.security.rows import seed
 
 EVIL = (
     "//evil.example", "\\\\evil.example", "/\\evil", " javascript:alert(1)", "javascript:alert(1)",
@@ -127,6 +129,15 @@ def test_login_redirect_of_an_anonymous_request_comes_back_to_the_same_local_pag
     seen.assert_none(f"anonymous -> login -> back x {len(EVIL)} values")
 
 
+def test_good_login_redirects_to_local_next_with_its_query(client, admin_user):
+    r = login_post(client, admin_user.email, next="/admin/items/?page=1")
+    assert r.status_code == 302
+    loc = urlsplit(r.headers["Location"])
+    assert loc.netloc in ("", "localhost")
+    assert (loc.path, loc.query) == ("/admin/items/", "page=1")
+    assert is_logged_in(client)
+
+
 LOCAL = "/admin/items/?page=1"  # a return URL Flask-Admin itself would carry: followed as is
 
 
@@ -216,7 +227,7 @@ def test_return_links_on_admin_pages_never_leave_this_host(app, make_user, admin
             assert response.status_code == 200, (page, value, response.status_code)
             body = response.get_data(as_text=True)
             carried = [unescape(v) for _, v in re.findall(r'\b(href|action|formaction|src)="([^"]*)"', body)
-                       if value == LOCAL and unescape(v) == LOCAL or "evil" in v.lower() or "alert(1)" in v]
+                       if (value == LOCAL and unescape(v) == LOCAL) or "evil" in v.lower() or "alert(1)" in v]
             if value == LOCAL:
                 assert carried, f"{page} does not link back to {LOCAL}"
             for target in carried:

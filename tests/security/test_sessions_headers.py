@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from itsdangerous.timed import TimestampSigner
 from admin_app import ConfigError, create_app
 from admin_app.extensions import db
 from tests.conftest import PASSWORD, Client, _config
-from tests.test_access import _admin_rules, _seed, _url_for_rule
+from tests.security.clients import is_logged_in, login_post
+from tests.security.routes import swept_rules, url_for_rule
+from tests.security.rows import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 _TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -47,10 +49,6 @@ def header_nonce(response: Any) -> str:
     return match.group(1)
 
 
-def logged_in(client: Client) -> bool:
-    return client.get("/admin/").status_code == 200
-
-
 # --- the session is renewed at login and cleared at logout -------------------------------------
 
 
@@ -74,9 +72,9 @@ def test_login_changes_the_csrf_token_and_the_old_one_stops_working(app, admin_u
     after = page_token(c, "/logout")
     assert after != before
     stale = c.post("/logout", data={"csrf_token": before})
-    assert stale.status_code == 400 and logged_in(c)
+    assert stale.status_code == 400 and is_logged_in(c)
     # control: the new token does work
-    assert c.post("/logout", data={"csrf_token": after}).status_code == 302 and not logged_in(c)
+    assert c.post("/logout", data={"csrf_token": after}).status_code == 302 and not is_logged_in(c)
 
 
 def test_login_changes_the_session_cookie_and_the_old_cookie_is_anonymous(app, admin_user):
@@ -88,7 +86,7 @@ def test_login_changes_the_session_cookie_and_the_old_cookie_is_anonymous(app, a
     assert session_cookie(c) not in (None, anonymous_cookie)
     replay = app.test_client()
     replay.set_cookie("session", anonymous_cookie)
-    assert not logged_in(replay)
+    assert not is_logged_in(replay)
 
 
 def test_logout_clears_the_whole_session(admin_client):
@@ -98,8 +96,25 @@ def test_logout_clears_the_whole_session(admin_client):
     assert admin_client.post("/logout", data={"csrf_token": token}).status_code == 302
     with admin_client.session_transaction() as sess:
         assert set(sess.keys()) <= {"_flashes"}, dict(sess)  # only the "logged out" message
-    assert not logged_in(admin_client)
+    assert not is_logged_in(admin_client)
     assert admin_client.post("/logout", data={"csrf_token": token}).status_code == 400  # token died with it
+
+
+def test_get_logout_only_asks_and_keeps_the_session(admin_client):
+    r = admin_client.get("/logout")
+    assert r.status_code == 200
+    assert 'method="post"' in r.get_data(as_text=True)
+    assert is_logged_in(admin_client)
+
+
+def test_deactivated_user_loses_an_existing_session(app, make_user):
+    user = make_user("later@example.com", "admin")
+    c = app.test_client()
+    assert c.login("later@example.com").status_code == 302
+    assert is_logged_in(c)
+    user.active = False
+    db.session.commit()
+    assert not is_logged_in(c)
 
 
 # --- cookies and lifetime -----------------------------------------------------------------------
@@ -115,18 +130,14 @@ def _set_cookie(response: Any, name: str = "session") -> dict[str, str]:
     return attrs
 
 
-def _login(client: Client, email: str) -> Any:
-    return client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": page_token(client)})
-
-
 def test_login_cookie_is_httponly_lax_and_lasts_hours_not_days(client, admin_user):
-    r = _login(client, admin_user.email)
+    r = login_post(client, admin_user.email)
     assert r.status_code == 302
     attrs = _set_cookie(r)
     assert "httponly" in attrs and attrs.get("samesite") == "Lax"
     assert "secure" not in attrs  # plain-HTTP development and tests; production below
     expires = parsedate_to_datetime(attrs["expires"])
-    lifetime = expires - datetime.now(timezone.utc)
+    lifetime = expires - datetime.now(UTC)
     assert timedelta(hours=7, minutes=55) < lifetime <= timedelta(hours=8, minutes=1), lifetime
     assert not any(h.startswith("remember_token=") for h in r.headers.getlist("Set-Cookie"))
 
@@ -136,7 +147,7 @@ def test_production_login_cookie_is_secure(database_url, admin_user):
     app.test_client_class = Client
     try:
         c = app.test_client()
-        r = _login(c, admin_user.email)  # type: ignore[arg-type]
+        r = login_post(c, admin_user.email)  # type: ignore[arg-type]
         assert r.status_code == 302
         attrs = _set_cookie(r)
         assert {"secure", "httponly"} <= attrs.keys() and attrs.get("samesite") == "Lax"
@@ -152,7 +163,7 @@ def test_server_refuses_a_session_cookie_older_than_its_lifetime(admin_client, m
     """The cookie's Expires is advice to the browser; the signed timestamp is what the server enforces."""
     now = int(time.time())
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: now + int(age.total_seconds()))
-    assert logged_in(admin_client) is still_logged_in
+    assert is_logged_in(admin_client) is still_logged_in
 
 
 # --- security headers on every kind of response ---------------------------------------------------
@@ -169,10 +180,10 @@ def assert_security_headers(response: Any, label: str) -> None:
 
 
 def test_security_headers_on_every_kind_of_response(app, admin_user, viewer_client, make_user):
-    _seed(make_user)
+    seed(make_user, report=False)
     anon = app.test_client()
     admin = app.test_client()
-    login = _login(admin, admin_user.email)
+    login = login_post(admin, admin_user.email)
     checks = [
         ("login redirect", login, 302),
         ("HTML page", admin.get("/admin/"), 200),
@@ -196,6 +207,34 @@ def test_security_headers_on_every_kind_of_response(app, admin_user, viewer_clie
     assert {r.mimetype for _, r, _ in checks} >= {"text/html", "application/json", "text/csv"}
 
 
+def test_security_headers_on_html_json_and_csv(admin_client, make_user):
+    seed(make_user, report=False)
+    page = admin_client.get("/admin/")
+    assert_security_headers(page, "HTML page")
+    # the nonce in the header is the one the page's own scripts carry
+    nonce = header_nonce(page)
+    scripts = re.findall(r"<script[^>]*>", page.get_data(as_text=True))
+    assert scripts and all(f'nonce="{nonce}"' in s for s in scripts), scripts
+    assert page.headers.get("Cache-Control") == "no-store"
+
+    feed = admin_client.get("/admin/activity/feed.json")
+    assert feed.status_code == 200
+    assert_security_headers(feed, "JSON")
+    export = admin_client.get("/admin/activity/export.csv", buffered=True)
+    assert export.status_code == 200
+    assert_security_headers(export, "activity CSV")
+    model_export = admin_client.get("/admin/items/export/csv/", buffered=True)
+    assert model_export.status_code == 200
+    assert_security_headers(model_export, "model CSV")
+    assert_security_headers(admin_client.get("/login"), "login page")
+
+
+def test_csp_nonce_is_fresh_per_response(admin_client):
+    first = header_nonce(admin_client.get("/admin/"))
+    second = header_nonce(admin_client.get("/admin/"))
+    assert first != second
+
+
 def test_a_request_refused_by_csrf_gets_a_real_nonce_that_its_page_uses(client):
     """Regression: CSRFProtect's hook ran before the nonce hook, so its 400 page got "script-src 'nonce-'"."""
     client.get("/login")
@@ -210,8 +249,8 @@ def test_a_request_refused_by_csrf_gets_a_real_nonce_that_its_page_uses(client):
 @pytest.mark.parametrize("app_config", [{"RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT_ACCOUNT": "1 per minute"}],
                          indirect=True)
 def test_security_headers_on_the_429_page(client, admin_user):
-    assert _login(client, admin_user.email).status_code == 302
-    refused = _login(client, admin_user.email)
+    assert login_post(client, admin_user.email).status_code == 302
+    refused = login_post(client, admin_user.email)
     assert refused.status_code == 429
     assert refused.headers["Retry-After"].isdigit()
     assert_security_headers(refused, "429")
@@ -231,12 +270,13 @@ def test_every_admin_page_runs_only_scripts_carrying_this_responses_nonce(app, a
     be left. Flask-Admin's inert ``href="javascript:void(0)"`` on the active tab is tolerated (blocked,
     and it did nothing anyway).
     """
-    ids = _seed(make_user)
+    seeded = seed(make_user, report=False)
     pages = 0
-    for rule in _admin_rules(app):
-        if "GET" not in rule.methods or rule.endpoint == "reports.download":  # a file, never a page
+    for rule in swept_rules(app):
+        if (not rule.rule.startswith("/admin") or rule.rule.startswith("/admin/static/") or "GET" not in rule.methods
+                or rule.endpoint == "reports.download"):  # a file, never a page
             continue
-        url = _url_for_rule(rule, ids)
+        url = url_for_rule(rule, seeded)
         r = admin_client.get(url)
         if r.mimetype != "text/html" or r.status_code != 200:
             continue

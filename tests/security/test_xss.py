@@ -7,7 +7,7 @@ shows it on every page).
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +36,7 @@ PAYLOADS = (*MARKUP, URL)
 # (checked one by one), in fewer requests.
 BUNDLES = ("".join(MARKUP[:3]), "".join(MARKUP[3:]), URL)
 XSS_ADMIN = "<script>alert(1)</script>@xss.example"
-DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
+DAY = datetime(2026, 3, 2, tzinfo=UTC)
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc"}
 SAFE_OTHER_TYPES = {"application/json", "text/plain", "text/csv"}
 STATIC_NO_OP = "javascript:void(0)"  # Flask-Admin's own tab links (list.html, edit.html): no data, blocked by CSP
@@ -81,7 +81,7 @@ def seed_payloads() -> dict[str, list[int]]:
         db.session.commit()
     # The latest run of a real report failed with every payload as its error: the dashboard alerts with it.
     db.session.add(ReportRun(report="items", params={}, period_start=DAY, period_end=DAY + timedelta(1),
-                             status="failed", error=" ".join(PAYLOADS), finished_at=datetime.now(timezone.utc)))
+                             status="failed", error=" ".join(PAYLOADS), finished_at=datetime.now(UTC)))
     db.session.commit()
     return ids
 
@@ -213,7 +213,7 @@ def test_payloads_posted_through_the_admin_forms_and_actions_never_come_back_as_
     for i, p in enumerate(BUNDLES):
         token = xss_client.csrf()
 
-        def post(url: str, data: dict[str, Any]) -> Any:
+        def post(url: str, data: dict[str, Any], token: str = token) -> Any:
             return xss_client.post(url, data={**data, "csrf_token": token}, follow_redirects=True)
 
         # Stored through the real write path, then shown with the flash message of the save.

@@ -1,0 +1,169 @@
+"""Events per window and per local calendar day (the dashboard's chart, the daily report), and their cache."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from ..timefmt import start_of_day
+from .events import ACTIONS, ActivityFilter, BadActivityQuery, branches, check_actions, check_models, session_or_default
+from .statements import day_select
+
+MAX_CHART_DAYS = 366  # a year: one statement per day, so this bounds the round trips of one count
+
+
+@dataclass(frozen=True)
+class DayCount:
+    """One calendar day in the chart's zone: its window ``[since, until)`` in UTC and the events per action in it.
+
+    The window is exactly the feed's ``since=D 00:00, until=D+1 00:00`` read in that zone, so a day of 23 or 25
+    hours (a daylight-saving change) is still one day, and a link built from it shows the same events.
+    """
+
+    day: date
+    since: datetime
+    until: datetime
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def hours(self) -> float:
+        """Other than 24 on a daylight-saving day (23 or 25 in most zones; 23.5 or 24.5 on Lord Howe Island)."""
+        return (self.until - self.since).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class DailyCounts:
+    """Events per action for each of the last N local days, oldest first; the last day is today (so far)."""
+
+    zone: ZoneInfo
+    models: tuple[str, ...]  # () means every model
+    days: tuple[DayCount, ...]
+    counted_at: datetime  # when the past days were counted (earlier than ``now`` when they came from the cache)
+    cached: bool = False  # past days came from the cache; today is always counted live
+
+    def totals(self) -> dict[str, int]:
+        """Events per action over the whole range."""
+        return {a: sum(d.counts.get(a, 0) for d in self.days) for a in ACTIONS}
+
+
+def day_windows(days: int, zone: ZoneInfo, now: datetime) -> list[tuple[date, datetime, datetime]]:
+    """(day, since, until) in UTC for the last ``days`` local days in ``zone``, oldest first, today last."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if not 1 <= days <= MAX_CHART_DAYS:
+        raise BadActivityQuery(f"days must be from 1 to {MAX_CHART_DAYS}, not {days}")
+    today = now.astimezone(zone).date()
+    first = today - timedelta(days=days - 1)
+    edges = [start_of_day(first + timedelta(days=k), zone) for k in range(days + 1)]
+    return [(first + timedelta(days=k), edges[k], edges[k + 1]) for k in range(days)]
+
+
+def count_windows(windows: Sequence[tuple[datetime, datetime]], models: Sequence[str] = (),
+                  actions: Sequence[str] = (), session: Session | None = None) -> list[dict[tuple[str, str], int]]:
+    """Events per (model, action) in each ``[since, until)`` window, zero counts included; one statement a window.
+
+    Exactly what count_events gives for ``ActivityFilter(since, until, models, actions)`` (the same branches, read
+    through cheaper terms: see statements.day_select), and what the dashboard's chart and the daily report count.
+    ``models`` and ``actions`` empty mean all; an unknown one raises BadActivityQuery.
+    """
+    chosen_models = tuple(sorted(dict.fromkeys(models)))
+    chosen_actions = tuple(a for a in ACTIONS if a in actions)
+    check_models(chosen_models)
+    check_actions(actions)
+    keys = [(n, a) for n, _, a in branches(ActivityFilter(models=chosen_models, actions=chosen_actions))]
+    out: list[dict[tuple[str, str], int]] = [dict.fromkeys(keys, 0) for _ in windows]
+    if not keys:
+        return out
+    session = session_or_default(session)
+    day = day_select(chosen_models, chosen_actions)
+    for k, (since, until) in enumerate(windows):
+        for term, n in session.execute(day.statement, {"lo": since, "hi": until}):
+            out[k][day.terms[term]] += int(n)
+    return out
+
+
+def _per_action(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """(model, action) counts summed over the models: events per action, every action present."""
+    out = dict.fromkeys(ACTIONS, 0)
+    for (_model, action), n in counts.items():
+        out[action] += n
+    return out
+
+
+class DayCountCache:
+    """Counts of completed past days per (zone, models, days, today), kept for a short time in this process.
+
+    A past day's count can still change (a later update or deletion moves an event out of it), so it is only
+    kept ``ttl`` seconds; today is never cached. Bounded to ``size`` keys, oldest dropped first; thread-safe.
+    """
+
+    def __init__(self, size: int = 128) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], tuple[datetime, tuple[dict[str, int], ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, key: tuple[Any, ...], now: datetime,
+            ttl: float) -> tuple[datetime, tuple[dict[str, int], ...]] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None:
+            return None
+        age = (now - entry[0]).total_seconds()
+        return entry if 0 <= age < ttl else None  # a clock that went back counts as expired
+
+    def put(self, key: tuple[Any, ...], counted_at: datetime, past: tuple[dict[str, int], ...]) -> None:
+        with self._lock:
+            self._entries[key] = (counted_at, past)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def app_day_cache() -> DayCountCache:
+    """The current app's cache of past days' counts (one per app, so two apps never share numbers)."""
+    cache: DayCountCache = current_app.extensions.setdefault("activity_day_counts", DayCountCache())
+    return cache
+
+
+def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str] | None = None,
+                 session: Session | None = None, cache: DayCountCache | None = None, ttl: float = 0) -> DailyCounts:
+    """Events per action for each of the last ``days`` calendar days in ``zone`` (today included), oldest first.
+
+    A day counts exactly what the feed shows for ``since=D 00:00, until=D+1 00:00`` in ``zone`` (the same
+    branches, conditions and half-open window), for ``models`` (None or empty: all); one statement per day. With a
+    ``cache`` and ``ttl`` > 0, past days counted less than ``ttl`` seconds ago are reused and only today is
+    counted, so the cost no longer grows with the busiest month. Raises BadActivityQuery for an unknown model.
+    """
+    chosen = tuple(sorted(dict.fromkeys(m.lower() for m in models or ())))
+    check_models(chosen)
+    windows = day_windows(days, zone, now)
+
+    def count(part: Sequence[tuple[date, datetime, datetime]]) -> list[dict[str, int]]:
+        return [_per_action(c) for c in count_windows([(s, u) for _, s, u in part], chosen, session=session)]
+
+    key = (str(zone), chosen, days, windows[-1][0])
+    hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
+    if hit is not None:
+        counted_at, past = hit
+        counts = [*(dict(c) for c in past), *count(windows[-1:])]
+    else:
+        counted_at, counts = now, count(windows)
+        if cache is not None and ttl > 0 and days > 1:
+            cache.put(key, now, tuple(counts[:-1]))
+    return DailyCounts(zone, chosen, tuple(DayCount(d, s, u, c) for (d, s, u), c in zip(windows, counts, strict=True)),
+                       counted_at, cached=hit is not None)

@@ -1,0 +1,28 @@
+"""The `manage.py` commands: one module per command group, each a thin click wrapper over plain functions.
+
+Adds the commands to an app in init_app(); importing this package registers nothing.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from .activity import activity_command
+from .bootstrap import bootstrap_command
+from .db import init_db, init_db_command
+from .demo import seed_demo_command
+from .serve import run_command
+from .users import create_user_command, set_password_command
+
+__all__ = ["COMMANDS", "init_app", "init_db"]
+
+COMMANDS = (init_db_command, create_user_command, set_password_command, seed_demo_command, activity_command,
+            run_command, bootstrap_command)
+
+
+def init_app(app: Flask) -> None:
+    """Add every command, and the `report` group, to ``app.cli``."""
+    from .reports import report_group  # inside: importing admin_app.cli.errors never loads the report mechanism
+
+    for command in COMMANDS:
+        app.cli.add_command(command)
+    app.cli.add_command(report_group)

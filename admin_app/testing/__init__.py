@@ -1,0 +1,16 @@
+"""Test helpers any pytest suite can use: recording the app's signals, and the app under a live server.
+
+    from admin_app.testing import record_signals, signal_recorder   # signals (signals.py)
+    from admin_app.testing import LiveServer                         # gunicorn on 127.0.0.1 (server.py)
+"""
+from __future__ import annotations
+
+from contextlib import suppress
+
+from .server import LiveServer, free_port
+from .signals import Fired, SignalRecorder, record_signals
+
+with suppress(ImportError):  # no pytest installed: there is no fixture to offer
+    from .signals import signal_recorder
+
+__all__ = ["Fired", "LiveServer", "SignalRecorder", "free_port", "record_signals", "signal_recorder"]

@@ -1,0 +1,81 @@
+"""The rows the security tests aim at, and what "nothing changed" means: snapshots of every table and report file."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from admin_app.extensions import db
+from admin_app.models import Bucketlist, Item, ReportRun, User
+from admin_app.reporting import runner
+from admin_app.reporting.registry import get_report
+from tests import factories
+
+SECRET_ITEM = "Secret item title 7f3a"
+SECRET_LIST = "Secret bucketlist 91c2"
+OWNER_EMAIL = "owner.secret@example.com"
+SECRETS = (SECRET_ITEM, SECRET_LIST, OWNER_EMAIL)
+DAY = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+@dataclass
+class Seeded:
+    """Ids to aim requests at: per model view a live row (edited), a victim (deleted) and a deleted row."""
+
+    ids: dict[str, dict[str, int]]
+    run_id: int | None  # a succeeded report run whose file is in REPORTS_DIR
+
+
+def seed(make_user: Any, report: bool = True) -> Seeded:
+    """Rows every endpoint can act on, and (unless ``report`` is false) one downloadable report run."""
+    owner = make_user(OWNER_EMAIL, "viewer")
+    victim = make_user("victim.secret@example.com", "viewer")
+    gone = make_user("gone.secret@example.com", "viewer")
+    lists = [factories.bucketlist(owner, title) for title in (SECRET_LIST, "Victim list", "Deleted list")]
+    items = [factories.item(lists[0], title) for title in (SECRET_ITEM, "Victim item", "Deleted item")]
+    factories.soft_delete(gone, lists[2], items[2])
+    ids = {name: {"live": rows[0].id, "victim": rows[1].id, "deleted": rows[2].id}
+           for name, rows in (("users", (owner, victim, gone)), ("bucketlists", lists), ("items", items))}
+    if not report:
+        return Seeded(ids=ids, run_id=None)
+    run = runner.run_report(get_report("items"), DAY, DAY + timedelta(days=1))
+    assert run.status == "succeeded" and run.path, run.error
+    return Seeded(ids=ids, run_id=run.id)
+
+
+def snapshot(app: Flask) -> dict[str, Any]:
+    """Every committed row of every table, and every file under REPORTS_DIR with its SHA-256."""
+    out: dict[str, Any] = {}
+    with db.engine.connect() as conn:
+        for model in (User, Bucketlist, Item, ReportRun):
+            table = model.__table__
+            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
+    root = Path(app.config["REPORTS_DIR"])
+    out["files"] = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+    return out
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The parts of two snapshots (table names, "files") that differ."""
+    return {key for key in before if before[key] != after[key]}
+
+
+# Columns a user may change on their own row whatever their role (settings.display), and a value to set.
+OWN_PREFERENCES = {"timezone": "Pacific/Auckland"}
+
+
+def own_preference_only(before: dict[str, Any], after: dict[str, Any], user_id: int) -> bool:
+    """True when the snapshots differ only in OWN_PREFERENCES columns of user ``user_id``'s own row."""
+    if changed(before, after) != {"users"}:
+        return False
+    keep = [i for i, c in enumerate(User.__table__.columns) if c.name not in OWN_PREFERENCES]
+    rows = {side: [tuple(r[i] for i in keep) for r in snap["users"]] for side, snap in (("b", before), ("a", after))}
+    ids = [r[0] for r in before["users"]]
+    differ = {ids[i] for i, (b, a) in enumerate(zip(before["users"], after["users"], strict=False)) if b != a}
+    return rows["b"] == rows["a"] and differ == {user_id}
