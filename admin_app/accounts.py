@@ -26,6 +26,18 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(email_is(email)))
 
 
+def check_password(password: str) -> None:
+    """Raise AccountError unless ``password`` is one anyone may set (the one rule: at least MIN_PASSWORD characters)."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"password must have at least {MIN_PASSWORD} characters")
+
+
+def set_password(user: User, password: str) -> None:
+    """Check ``password`` and store its hash (PASSWORD_METHOD) on ``user``; the caller commits. Raises AccountError."""
+    check_password(password)
+    user.set_password(password, current_app.config["PASSWORD_METHOD"])
+
+
 def create_user(email: str, password: str, role: str = "viewer", display_name: str = "",
                 timezone: str | None = None) -> User:
     """Create and commit a user; raise AccountError on a bad email, role, password, time zone or a duplicate.
@@ -37,8 +49,7 @@ def create_user(email: str, password: str, role: str = "viewer", display_name: s
         raise AccountError(f"{email!r} is not an email address")
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"password must have at least {MIN_PASSWORD} characters")
+    check_password(password)
     # Longer text than the columns hold was a DataError (a traceback) on PostgreSQL; SQLite stored it anyway.
     if len(email) > EMAIL_LENGTH:
         raise AccountError(f"an email address has at most {EMAIL_LENGTH} characters")
@@ -52,7 +63,7 @@ def create_user(email: str, password: str, role: str = "viewer", display_name: s
     if find_user(email) is not None:
         raise AccountError(f"a user with email {email} already exists")
     user = User(email=email, role=role, display_name=display_name, timezone=zone)
-    user.set_password(password, current_app.config["PASSWORD_METHOD"])
+    set_password(user, password)
     db.session.add(user)
     db.session.commit()
     return user

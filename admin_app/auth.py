@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
-from flask_login import current_user, login_user, logout_user
+from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
 from limits.errors import ConfigurationError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -54,12 +54,6 @@ def safe_next(target: str | None) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
-
-
-def require_admin() -> None:
-    """Abort with 403 unless the logged-in user is an admin (server-side enforcement)."""
-    if not (current_user.is_authenticated and current_user.is_admin):
-        abort(403)
 
 
 def _dummy_hash() -> str:

@@ -110,9 +110,6 @@ class Item(AuditMixin, Model):
         return self.title
 
 
-RUN_STATUSES = ("running", "succeeded", "failed", "missed")
-
-
 class ReportRun(Model):
     """One run of a named report: what was asked, what came out, and how it ended.
 

@@ -32,7 +32,7 @@ class SeedResult:
     span_days: int
 
 
-def _bulk_insert(model: type[Model], rows: list[dict[str, Any]]) -> None:
+def bulk_insert(model: type[Model], rows: list[dict[str, Any]]) -> None:
     """Insert rows in one round trip: COPY on PostgreSQL (several times faster), executemany elsewhere."""
     if not rows:
         return
@@ -93,7 +93,7 @@ def seed_demo(users: int = 50, items: int = 5_000, months: int = 6, seed: int = 
         created, updated, _, _ = _history(rng, start, start + (end - start) / 3, 0.2, 0, stats)
         user_rows.append(dict(email=email, display_name=f"Demo User {n + 1}", role="viewer",
                               password_hash="!", active=True, created_at=created, updated_at=updated))
-    _bulk_insert(User, user_rows)
+    bulk_insert(User, user_rows)
     user_ids = list(session.scalars(select(User.id).order_by(User.id)))
     if progress:
         progress(len(user_rows))
@@ -108,7 +108,7 @@ def seed_demo(users: int = 50, items: int = 5_000, months: int = 6, seed: int = 
             rows.append(dict(title=f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)}", description="",
                              owner_id=owner, created_at=created, updated_at=updated, deleted_at=deleted,
                              created_by_id=owner, updated_by_id=rng.choice(user_ids) if changed else owner))
-        _bulk_insert(Bucketlist, rows)
+        bulk_insert(Bucketlist, rows)
         if progress:
             progress(len(rows))
     list_ids = list(session.scalars(select(Bucketlist.id).order_by(Bucketlist.id)))
@@ -125,7 +125,7 @@ def seed_demo(users: int = 50, items: int = 5_000, months: int = 6, seed: int = 
                              due_date=today + timedelta(days=rng.randrange(-90, 400)) if rng.random() < 0.4 else None,
                              created_at=created, updated_at=updated, deleted_at=deleted, created_by_id=who,
                              updated_by_id=rng.choice(user_ids) if changed else who))
-        _bulk_insert(Item, rows)
+        bulk_insert(Item, rows)
         if progress:
             progress(len(rows))
     session.commit()

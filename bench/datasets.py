@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from admin_app.testing.databases import postgresql_unreachable
 from bench import ROOT
 
 DEFAULT_DATA_DIR = ROOT / "bench" / ".data"
@@ -67,17 +68,7 @@ def app_env(url: str, data_dir: Path) -> dict[str, str]:
 
 def pg_unreachable(admin_url: str = PG_ADMIN_URL) -> str | None:
     """None if the PostgreSQL server answers, else the first line of the error (shared by every bench script)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        engine = create_engine(admin_url, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return None
-    except (SQLAlchemyError, ImportError, OSError) as exc:  # refused, timed out, no driver: not reachable
-        return str(exc).strip().splitlines()[0]
+    return postgresql_unreachable(admin_url)
 
 
 def _pg_url(name: str) -> str:

@@ -8,7 +8,7 @@ reported as inconclusive, never as clean. The server's log is checked for traceb
 finding too).
 
     .venv/bin/python -m bench.sqlmap_scan                     # both databases, level 2, risk 1, BEUST
-    .venv/bin/python bench/sqlmap_scan.py --db sqlite --quick   # one parameter, boolean technique: the smoke test
+    .venv/bin/python -m bench.sqlmap_scan --db sqlite --quick   # one parameter, boolean technique: the smoke test
 
 Figures and the latest run are in docs/SECURITY.md.
 """

@@ -128,9 +128,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:  # the old spelling of `python -m bench.children`
-        children.child_main(argv[1:])
-        return 0
     args = parse_args(argv)
     started = time.perf_counter()
     machine = machine_info()

@@ -10,22 +10,26 @@ import contextvars
 import logging
 import os
 import re
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from admin_app import create_app
 from admin_app.accounts import create_user
 from admin_app.config import TestConfig
 from admin_app.extensions import db
 from admin_app.models import User
-from admin_app.testing import signal_recorder  # noqa: F401  (the fixture, for every test)
+from admin_app.testing import (
+    postgresql_unreachable,
+    signal_recorder,  # noqa: F401  (the fixture, for every test)
+    throwaway_postgresql,
+)
 
 pytest_plugins = ("tests.fuzzing",)  # hypothesis profiles (HYPOTHESIS_PROFILE=long) and the fuzz counts
 
@@ -42,17 +46,6 @@ def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL backend")
     config.addinivalue_line("markers", "sqlite: runs against the SQLite backend")
-
-
-def _pg_reachable() -> str | None:
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return str(exc).splitlines()[0]
 
 
 def _migrate(url: str) -> None:
@@ -91,23 +84,14 @@ def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         _migrate(url)
         yield url
         return
-    problem = _pg_reachable()
+    problem = postgresql_unreachable(PG_ADMIN_URL)
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI requires PostgreSQL at {PG_ADMIN_URL}: {problem}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({problem}); SQLite only")
-    name = f"admin_app_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with throwaway_postgresql(PG_ADMIN_URL) as url:
         _migrate(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -178,6 +162,14 @@ class Client(FlaskClient):
     def post_form(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """POST with a valid CSRF token, as a form in the page would."""
         return self.post(url, data={**(data or {}), "csrf_token": self.csrf()}, **kwargs)
+
+
+@pytest.fixture
+def reports_dir(app: Flask, tmp_path: Path) -> Path:
+    """REPORTS_DIR in this test's temporary folder (not created: the first run makes it)."""
+    path = tmp_path / "reports"
+    app.config["REPORTS_DIR"] = str(path)
+    return path
 
 
 @pytest.fixture

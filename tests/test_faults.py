@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -39,7 +38,8 @@ from admin_app.reporting import files, runner
 from admin_app.reporting.definition import ReportDefinition
 from admin_app.reporting.registry import load_reports
 from admin_app.reporting.scheduler import serve
-from admin_app.seed import _bulk_insert
+from admin_app.seed import bulk_insert
+from admin_app.testing import free_port
 from admin_app.types import UTC
 from tests import factories
 from tests.conftest import _config
@@ -78,24 +78,11 @@ def app_config(database_url: str) -> dict[str, Any]:
     """Engine options as in production: conftest's PostgreSQL options replace them and drop pool_pre_ping,
     which is what replaces connections a database restart (or outage) killed."""
     options = _config(database_url).get("SQLALCHEMY_ENGINE_OPTIONS") or {}
-    return {"SQLALCHEMY_ENGINE_OPTIONS": {**Config.SQLALCHEMY_ENGINE_OPTIONS, **options}}
-
-
-@pytest.fixture
-def reports_dir(app, tmp_path: Path) -> Path:
-    app.config["REPORTS_DIR"] = str(tmp_path / "reports")
-    app.config["REPORT_CHUNK_SIZE"] = 3
-    return tmp_path / "reports"
+    return {"SQLALCHEMY_ENGINE_OPTIONS": {**Config.SQLALCHEMY_ENGINE_OPTIONS, **options},
+            "REPORT_CHUNK_SIZE": 3}  # many chunks: a kill or a full disk lands between them
 
 
 # --- a database that stops answering ------------------------------------------------------------------------------
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Outage:
@@ -106,7 +93,7 @@ class Outage:
 
     def __init__(self, engine: Engine, tmp_path: Path) -> None:
         self.engine, self.on, self.sqlite = engine, False, engine.dialect.name == "sqlite"
-        self.port, self.nowhere = closed_port(), str(tmp_path / "no-such-folder" / "app.db")
+        self.port, self.nowhere = free_port(), str(tmp_path / "no-such-folder" / "app.db")
 
     def _connect(self, dialect: Any, record: Any, cargs: list, cparams: dict) -> None:
         if self.sqlite:
@@ -244,7 +231,7 @@ def test_cli_with_the_database_down_exits_2_with_one_line(runner, reports_dir, o
 def test_reports_database_unreachable_fails_the_run_with_the_message(app, database_url, backend, reports_dir,
                                                                     tmp_path):
     unreachable = (f"sqlite:///{tmp_path / 'no-such-folder' / 'replica.db'}" if backend == "sqlite"
-                   else f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/replica")
+                   else f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/replica")
     reader = create_app({**_config(database_url), "REPORTS_DATABASE_URL": unreachable,
                          "REPORTS_DIR": str(reports_dir)})
     with reader.app_context():
@@ -423,6 +410,7 @@ class ForkServer:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(10)
+        self.proc.stdout.close()
 
 
 class Forked:
@@ -462,7 +450,7 @@ def seed_history(owner: User, n: int) -> None:
         rows.append(dict(bucketlist_id=bl.id, title=f"Item {i}", done=False, due_date=None, created_at=created,
                          updated_at=deleted or updated, deleted_at=deleted, created_by_id=owner.id,
                          updated_by_id=owner.id))
-    _bulk_insert(Item, rows)  # COPY on PostgreSQL: a few hundred thousand rows in seconds
+    bulk_insert(Item, rows)  # COPY on PostgreSQL: a few hundred thousand rows in seconds
     db.session.commit()
 
 

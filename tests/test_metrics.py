@@ -31,12 +31,6 @@ def app_config():
     return {"METRICS_ENABLED": True, "METRICS_TOKEN": TOKEN}
 
 
-@pytest.fixture
-def reports_dir(app, tmp_path):
-    app.config["REPORTS_DIR"] = str(tmp_path / "reports")
-    return tmp_path / "reports"
-
-
 def scrape(client, **headers) -> dict[tuple[str, frozenset], float]:
     """Every sample of /metrics, parsed by prometheus_client's own parser: (name, labels) -> value."""
     response = client.get("/metrics", headers=headers)

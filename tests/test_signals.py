@@ -28,12 +28,6 @@ def fake_report(rows, name: str = "fake", schedule: str | None = None) -> Report
 
 
 @pytest.fixture
-def reports_dir(app, tmp_path):
-    app.config["REPORTS_DIR"] = str(tmp_path / "reports")
-    return tmp_path / "reports"
-
-
-@pytest.fixture
 def items(app, admin_user):
     bl = factories.bucketlist(admin_user, actor=admin_user)
     factories.bulk_items(bl, 7, datetime.now(UTC) - timedelta(hours=1), timedelta(minutes=1))

@@ -7,28 +7,28 @@ Modules, one job each: ``events`` (what the feed is made of), ``params`` (input 
 from __future__ import annotations
 
 from .daily import (
-                    MAX_CHART_DAYS,
-                    DailyCounts,
-                    DayCount,
-                    DayCountCache,
-                    app_day_cache,
-                    count_windows,
-                    daily_counts,
-                    day_windows,
+    MAX_CHART_DAYS,
+    DailyCounts,
+    DayCount,
+    DayCountCache,
+    app_day_cache,
+    count_windows,
+    daily_counts,
+    day_windows,
 )
 from .events import (
-                    ACTIONS,
-                    DEFAULT_LIMIT,
-                    EVENT_COLUMNS,
-                    MAX_ID,
-                    MAX_LIMIT,
-                    SYSTEM_ACTOR,
-                    ActivityFilter,
-                    BadActivityQuery,
-                    Cursor,
-                    Event,
-                    Page,
-                    model_registry,
+    ACTIONS,
+    DEFAULT_LIMIT,
+    EVENT_COLUMNS,
+    MAX_ID,
+    MAX_LIMIT,
+    SYSTEM_ACTOR,
+    ActivityFilter,
+    BadActivityQuery,
+    Cursor,
+    Event,
+    Page,
+    model_registry,
 )
 from .export import iter_event_csv
 from .params import decode_cursor, encode_cursor, filter_args, parse_filter, parse_id, parse_limit, resolve_actor

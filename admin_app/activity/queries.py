@@ -76,22 +76,22 @@ def iter_events(flt: ActivityFilter, chunk_size: int = 1000,
     """
     started = time.perf_counter()
     session = session_or_default(session)
-    streams = []
-    for name, cls, action in branches(flt):
-        stmt = stream_select(name, cls, action, flt)
-        rows = session.execute(stmt.execution_options(stream_results=True, yield_per=chunk_size))
-        streams.append(Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in rows)
+    results = [session.execute(stream_select(name, cls, action, flt)
+                               .execution_options(stream_results=True, yield_per=chunk_size))
+               for name, cls, action in branches(flt)]
+    streams = [(Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in rows) for rows in results]
     merged = heapq.merge(*streams, key=lambda e: e.key, reverse=True)
-    if not signals.activity_queried.receivers:
-        yield from merged
-        return
-    sender, n = signals.app_sender(), 0
+    hooked = bool(signals.activity_queried.receivers)
+    sender, n = (signals.app_sender() if hooked else None), 0
     try:
         for event in merged:
             n += 1
             yield event
-    finally:  # also when the reader stops early (a client that went away)
-        queried("stream", flt, n, started, sender)
+    finally:  # also when the reader stops early (a client that went away): no server cursor is left open
+        for result in results:
+            result.close()
+        if hooked:
+            queried("stream", flt, n, started, sender)
 
 
 def count_events(flt: ActivityFilter, session: Session | None = None,

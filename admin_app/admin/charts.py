@@ -72,6 +72,7 @@ def describe(counts: DailyCounts) -> str:
 
 
 def chart_title(counts: DailyCounts) -> str:
+    """The chart's heading and accessible name: how many days, which models."""
     scope = f"model {', '.join(counts.models)}" if counts.models else "all models"
     return f"Events per day over the last {len(counts.days)} days, {scope}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from flask import Response, current_app, flash, has_request_context
+from flask import Response, flash, has_request_context
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
@@ -15,7 +15,7 @@ from werkzeug.utils import secure_filename
 from wtforms import PasswordField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from ..accounts import EMAIL_PATTERN, MIN_PASSWORD
+from ..accounts import EMAIL_PATTERN, MIN_PASSWORD, set_password
 from ..activity import parse_id
 from ..csvsafe import chunked
 from ..extensions import db
@@ -228,7 +228,7 @@ class UserView(AuditedModelView):
         super().on_model_change(form, model, is_created)
         password = form.new_password.data if hasattr(form, "new_password") else None
         if password:
-            model.set_password(password, current_app.config["PASSWORD_METHOD"])
+            set_password(model, password)  # the form's Length(min=MIN_PASSWORD) has said why a short one is refused
         elif is_created:
             raise ValueError("a new user needs a password")
 

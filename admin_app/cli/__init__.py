@@ -8,12 +8,12 @@ from flask import Flask
 
 from .activity import activity_command
 from .bootstrap import bootstrap_command
-from .db import init_db, init_db_command
+from .db import init_db_command
 from .demo import seed_demo_command
 from .serve import run_command
 from .users import create_user_command, set_password_command
 
-__all__ = ["COMMANDS", "init_app", "init_db"]
+__all__ = ["COMMANDS", "init_app"]
 
 COMMANDS = (init_db_command, create_user_command, set_password_command, seed_demo_command, activity_command,
             run_command, bootstrap_command)

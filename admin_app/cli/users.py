@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from ..accounts import MIN_PASSWORD, AccountError, create_user, find_user
+from ..accounts import AccountError, create_user, find_user, set_password
 from ..audit import acting_as
 from ..extensions import db
 from ..models import ROLES
@@ -60,8 +59,9 @@ def set_password_command(email: str, password_stdin: bool) -> None:
     """Set a user's password (for a forgotten admin password)."""
     user = find_user(email) or fail(f"no user {email!r}")
     password = _read_password(password_stdin)
-    if len(password) < MIN_PASSWORD:
-        fail(f"password must have at least {MIN_PASSWORD} characters")
-    user.set_password(password, current_app.config["PASSWORD_METHOD"])
+    try:
+        set_password(user, password)
+    except AccountError as exc:
+        fail(str(exc))
     db.session.commit()
     click.echo(f"password set for {user.email}")

@@ -65,11 +65,14 @@ def inside(root: Path, recorded: str) -> Path | None:
 
 
 def report_file(run: ReportRun, root: str | Path) -> Path | None:
-    """The file of a succeeded run, only if it exists inside ``root`` (REPORTS_DIR); None otherwise."""
+    """The file of a succeeded run, only if it exists inside ``root`` (REPORTS_DIR); None otherwise.
+
+    Resolved (links followed, as checked by ``inside``), so what is sent is the file that was checked.
+    """
     if run.status != "succeeded" or not run.path:
         return None
     target = inside(Path(root), run.path)
-    return target if target is not None and target.is_file() else None
+    return target.resolve() if target is not None and target.is_file() else None
 
 
 def cannot_write(folder: Path, exc: OSError) -> ReportError:

@@ -14,10 +14,10 @@ from .definition import ReportDefinition, ReportError
 
 
 def report_modules() -> tuple[str, ...]:
-    """The REPORT_MODULES setting as module names; outside an app, the default's."""
-    setting = current_app.config.get("REPORT_MODULES", Config.REPORT_MODULES) if has_app_context() \
-        else Config.REPORT_MODULES
-    return tuple(name.strip() for name in (setting or "").split(",") if name.strip())
+    """The REPORT_MODULES setting as module names; outside an app, or when it names none, the default's."""
+    setting = current_app.config.get("REPORT_MODULES") if has_app_context() else None
+    names = tuple(name.strip() for name in (setting or "").split(",") if name.strip())
+    return names or tuple(name.strip() for name in Config.REPORT_MODULES.split(","))
 
 
 def load_reports() -> dict[str, ReportDefinition]:

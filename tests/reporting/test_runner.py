@@ -286,7 +286,7 @@ def test_reports_read_from_reports_database_url_and_record_runs_in_the_main_one(
     if backend != "sqlite":
         pytest.skip("a second SQLite file stands in for the replica; the PostgreSQL path is the same code")
     from admin_app import create_app
-    from admin_app.cli import init_db
+    from admin_app.cli.db import init_db
     from tests.conftest import _config
 
     replica_url = f"sqlite:///{tmp_path / 'replica.db'}"

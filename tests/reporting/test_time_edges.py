@@ -13,6 +13,7 @@ import io
 import itertools
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -35,10 +36,8 @@ CHANGE_IDS = ["berlin-spring", "berlin-autumn", "new-york-spring", "new-york-aut
 
 
 @pytest.fixture
-def reports_dir(app, tmp_path: Path) -> Path:
-    app.config["REPORTS_DIR"] = str(tmp_path / "reports")
-    app.config["REPORT_CHUNK_SIZE"] = 7  # several chunks, so page edges fall between equal timestamps too
-    return tmp_path / "reports"
+def app_config() -> dict[str, Any]:
+    return {"REPORT_CHUNK_SIZE": 7}  # several chunks, so page edges fall between equal timestamps too
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
