@@ -230,10 +230,11 @@ def serve(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinitio
 def _reset_session() -> None:
     """End the failed transaction and its session, so the next tick starts afresh.
 
-    With the database gone even the rollback can fail; then the session is dropped unclosed (its connection is
-    dead, and the pool replaces it).
+    With the database gone even the rollback can fail; then the session's connections are invalidated (closed
+    without a rollback; the pool opens new ones) and the session dropped.
     """
     try:
         db.session.remove()
-    except SQLAlchemyError:  # nothing more to do with a connection that cannot roll back
+    except SQLAlchemyError:  # a connection that cannot roll back: close it as it is
+        db.session().invalidate()
         db.session.registry.clear()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..csvsafe import Chunk, csv_chunks, safe_cell
@@ -28,14 +29,18 @@ def write_csv(sink: TextSink, defn: ReportDefinition, ctx: RunContext, chunk_siz
     chunks = defn.chunks
     if chunks is not None:
         return _write_raw(sink, defn.columns, lambda: chunks(ctx, chunk_size), progress)
-    return _write_frames(sink, defn.columns, _row_chunks(defn, ctx, chunk_size), progress)
+    with closing(_row_chunks(defn, ctx, chunk_size)) as rows:
+        return _write_frames(sink, defn.columns, rows, progress)
 
 
-def _row_chunks(defn: ReportDefinition, ctx: RunContext, size: int) -> Iterator[list[Sequence[Any]]]:
+def _row_chunks(defn: ReportDefinition, ctx: RunContext, size: int) -> Generator[list[Sequence[Any]], None, None]:
     if defn.query is not None:
         result = ctx.session.execute(defn.query(ctx).execution_options(stream_results=True, yield_per=size))
-        for part in result.partitions(size):
-            yield [tuple(r) for r in part]
+        try:
+            for part in result.partitions(size):
+                yield [tuple(r) for r in part]
+        finally:  # a failed or abandoned run leaves no server-side cursor open (even on a connection now lost)
+            result.close()
         return
     if defn.rows is not None:
         rows = iter(defn.rows(ctx))

@@ -46,9 +46,7 @@ def test_write_without_actor_is_a_system_event(app, admin_user):
 def test_deleted_item_shows_as_deleted_not_updated(app, admin_user, viewer_user):
     bl = factories.bucketlist(admin_user)
     it = factories.item(bl, actor=admin_user)
-    with acting_as(viewer_user.id):
-        it.soft_delete()
-        db.session.commit()
+    factories.soft_delete(it, actor=viewer_user)
     assert it.updated_at == it.deleted_at
     assert events_for("item", it.id) == [("deleted", "viewer@example.com"), ("created", "admin@example.com")]
 
@@ -56,9 +54,7 @@ def test_deleted_item_shows_as_deleted_not_updated(app, admin_user, viewer_user)
 def test_restored_item_shows_as_updated_by_the_restorer(app, admin_user, viewer_user):
     bl = factories.bucketlist(admin_user)
     it = factories.item(bl, actor=admin_user)
-    with acting_as(viewer_user.id):
-        it.soft_delete()
-        db.session.commit()
+    factories.soft_delete(it, actor=viewer_user)
     with acting_as(admin_user.id):
         it.restore()
         db.session.commit()
