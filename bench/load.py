@@ -165,7 +165,7 @@ def client_loop(port: int, seed: int, until: float, editable: list[int], out: di
                     since = datetime.now(UTC).replace(microsecond=0).isoformat()
                     path = "/admin/activity/export.csv?" + urlencode({"since": since[:10] + "T00:00:00+00:00"})
                 status = client.request("GET", path)[0]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure of one request is counted as an error, the load goes on
             kind, status = "connection error", 0
             if len(errors) < 5:
                 errors.append(f"{type(exc).__name__}: {exc}")

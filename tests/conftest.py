@@ -10,12 +10,13 @@ import contextvars
 import logging
 import os
 import re
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, appcontext_pushed
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -92,6 +93,27 @@ def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with throwaway_postgresql(PG_ADMIN_URL) as url:
         _migrate(url)
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines_of_apps_made() -> Iterator[None]:
+    """Close the pooled connections of every app a test used, when it ends.
+
+    Tests make extra apps (another worker, a replica, other settings); left to the garbage collector, their pools'
+    connections would be closed by psycopg with a ResourceWarning, an error here, in whichever later test the
+    collector happens to run.
+    """
+    used: weakref.WeakSet[Flask] = weakref.WeakSet()
+
+    def remember(app: Flask, **_: Any) -> None:
+        used.add(app)
+
+    with appcontext_pushed.connected_to(remember):
+        yield
+    for app in list(used):
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 @pytest.fixture
