@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL backend")
     config.addinivalue_line("markers", "sqlite: runs against the SQLite backend")
+    appcontext_pushed.connect(_remember_app, weak=False)
 
 
 def _migrate(url: str) -> None:
@@ -95,22 +96,23 @@ def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield url
 
 
+_APPS_USED: weakref.WeakSet[Flask] = weakref.WeakSet()  # every app that pushed a context, while it lives
+
+
+def _remember_app(app: Flask, **_: Any) -> None:
+    _APPS_USED.add(app)
+
+
 @pytest.fixture(autouse=True)
-def _dispose_engines_of_apps_made() -> Iterator[None]:
-    """Close the pooled connections of every app a test used, when it ends.
+def _dispose_engines_of_apps_used() -> Iterator[None]:
+    """Close the pooled connections of every app still alive when a test ends.
 
-    Tests make extra apps (another worker, a replica, other settings); left to the garbage collector, their pools'
-    connections would be closed by psycopg with a ResourceWarning, an error here, in whichever later test the
-    collector happens to run.
+    Tests make extra apps (another worker, a replica, other settings) and fixtures make apps per module; left to the
+    garbage collector, their pools' connections would be closed by psycopg with a ResourceWarning, an error here, in
+    whichever later test the collector happens to run. A disposed pool simply connects again when next used.
     """
-    used: weakref.WeakSet[Flask] = weakref.WeakSet()
-
-    def remember(app: Flask, **_: Any) -> None:
-        used.add(app)
-
-    with appcontext_pushed.connected_to(remember):
-        yield
-    for app in list(used):
+    yield
+    for app in list(_APPS_USED):
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
