@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL backend")
     config.addinivalue_line("markers", "sqlite: runs against the SQLite backend")
-    appcontext_pushed.connect(_remember_app, weak=False)
+    appcontext_pushed.connect(_close_pools_with_the_app, weak=False)
 
 
 def _migrate(url: str) -> None:
@@ -96,26 +96,20 @@ def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield url
 
 
-_APPS_USED: weakref.WeakSet[Flask] = weakref.WeakSet()  # every app that pushed a context, while it lives
+def _close_pools_with_the_app(app: Flask, **_: Any) -> None:
+    """When an app that used the database is collected, close its engines' pooled connections with it.
 
-
-def _remember_app(app: Flask, **_: Any) -> None:
-    _APPS_USED.add(app)
-
-
-@pytest.fixture(autouse=True)
-def _dispose_engines_of_apps_used() -> Iterator[None]:
-    """Close the pooled connections of every app still alive when a test ends.
-
-    Tests make extra apps (another worker, a replica, other settings) and fixtures make apps per module; left to the
-    garbage collector, their pools' connections would be closed by psycopg with a ResourceWarning, an error here, in
-    whichever later test the collector happens to run. A disposed pool simply connects again when next used.
+    Tests make many apps (another worker, a replica, other settings, one per test). Flask-SQLAlchemy never disposes
+    an app's engines, so a collected app's pool took open connections with it, and psycopg warned about each one
+    (an error here) in whichever later test the garbage collector happened to run. Connected to appcontext_pushed.
     """
-    yield
-    for app in list(_APPS_USED):
-        with app.app_context():
-            for engine in db.engines.values():
-                engine.dispose()
+    if "tests.pool_finalizer" not in app.extensions:
+        app.extensions["tests.pool_finalizer"] = weakref.finalize(app, _dispose, list(db.engines.values()))
+
+
+def _dispose(engines: list[Any]) -> None:
+    for engine in engines:
+        engine.dispose()
 
 
 @pytest.fixture
