@@ -45,15 +45,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Login and logout, the admin interface, and /metrics when enabled."""
+    """Login and logout, and the admin interface with the reporting layer (its feed, reports, CLI and /metrics)."""
     from . import auth
     from .admin import init_admin
-    from .metrics import init_metrics
 
     app.register_blueprint(auth.bp)
     auth.init_rate_limits(app)
     init_admin(app)
-    init_metrics(app)
 
 
 def register_commands(app: Flask) -> None:

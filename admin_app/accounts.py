@@ -7,9 +7,10 @@ import secrets
 from flask import current_app
 from sqlalchemy import select, update
 
+from flask_activity.timefmt import parse_zone_choice
+
 from .extensions import db
 from .models import EMAIL_LENGTH, NAME_LENGTH, ROLES, User, email_is, normalize_email
-from .timefmt import parse_zone_choice
 
 #: The one rule for "looks like an email address", applied to the trimmed, lower-cased text (the user form too).
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -16,7 +16,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from . import signals
+from flask_activity import signals
+
 from .accounts import find_user
 from .config import ConfigError
 from .extensions import db, login_manager, make_limiter

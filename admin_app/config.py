@@ -9,11 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 
+from flask_activity import ConfigError  # one error for every setting, the app's and the extension's
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-class ConfigError(RuntimeError):
-    """Raised when the environment cannot produce a safe configuration."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:

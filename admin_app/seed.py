@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, insert, select
 
+from flask_activity.types import utcnow
+
 from .extensions import Model, db
 from .models import Bucketlist, Item, User
-from .types import utcnow
 
 WORDS = ("visit", "learn", "climb", "see", "cook", "run", "write", "build", "sail", "read", "paint", "swim",
          "Kyoto", "Patagonia", "the Alps", "a novel", "a marathon", "Iceland", "piano", "Spanish", "a cabin",

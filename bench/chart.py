@@ -33,9 +33,10 @@ DAYS = 30
 
 
 def run(db_name: str, items: int, args: argparse.Namespace) -> dict[str, Any]:
-    from admin_app import activity, create_app
+    from admin_app import create_app
     from admin_app.extensions import db
-    from admin_app.types import utcnow
+    from flask_activity import activity
+    from flask_activity.types import utcnow
 
     ds = datasets.ensure(db_name, items, args.data_dir, log=log)
     datasets.prepare(ds, args.data_dir)

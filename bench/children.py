@@ -85,9 +85,9 @@ def writer(url: str, data_dir: Path, seconds: float, items: int) -> dict[str, An
     from sqlalchemy.exc import OperationalError
 
     from admin_app import create_app
-    from admin_app.audit import acting_as
     from admin_app.extensions import db
     from admin_app.models import Item
+    from flask_activity.audit import acting_as
 
     app = create_app(datasets.app_config(url, data_dir))
     rng = random.Random(7)

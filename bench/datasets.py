@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from admin_app.testing.databases import postgresql_unreachable
 from bench import ROOT
+from flask_activity.testing.databases import postgresql_unreachable
 
 DEFAULT_DATA_DIR = ROOT / "bench" / ".data"
 PG_ADMIN_URL = (os.environ.get("BENCH_PG_ADMIN_URL") or os.environ.get("TEST_PG_ADMIN_URL")

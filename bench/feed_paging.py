@@ -18,9 +18,9 @@ import time
 from sqlalchemy import func, select
 
 from admin_app import create_app
-from admin_app.activity import ActivityFilter, fetch_page
 from admin_app.extensions import db
 from admin_app.models import Item
+from flask_activity.activity import ActivityFilter, fetch_page
 
 
 def median_ms(fn, repeat: int) -> tuple[float, float]:

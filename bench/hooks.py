@@ -65,10 +65,10 @@ from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
 
-from admin_app.testing.databases import throwaway_postgresql
 from bench.datasets import pg_unreachable
 from bench.hooks_query import bench_query_hooks, print_query_hooks
 from bench.hooks_write import bench_write_path, print_write_path
+from flask_activity.testing.databases import throwaway_postgresql
 
 PG_ADMIN_URL = (os.environ.get("BENCH_PG_ADMIN_URL") or os.environ.get("TEST_PG_ADMIN_URL")
                 or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import text
 
-from admin_app import activity, create_app, signals
-from admin_app.activity import queries
+from admin_app import create_app
 from admin_app.extensions import db
-from admin_app.metrics import Metrics
+from flask_activity import activity, signals
+from flask_activity.activity import queries
+from flask_activity.metrics import Metrics
 
 
 def p95(values: list[float]) -> float:

@@ -18,11 +18,11 @@ from sqlalchemy import ForeignKey, Index, Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from admin_app import create_app
-from admin_app.audit import acting_as, current_actor_id
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
-from admin_app.types import UTCDateTime, utcnow
 from bench.hooks_query import p95, server_version
+from flask_activity.audit import acting_as, current_actor_id
+from flask_activity.types import UTCDateTime, utcnow
 
 VARIANTS = ("audited", "plain", "signal_log")
 BENCH_TABLES = ("items", "plain_items", "plain_activity_log")  # emptied before every variant run

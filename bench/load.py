@@ -275,7 +275,7 @@ def report_runs(ds: datasets.Dataset, data_dir: Path, since: datetime) -> dict[s
 
     from admin_app import create_app
     from admin_app.extensions import db
-    from admin_app.models import ReportRun
+    from flask_activity.reporting.models import ReportRun
 
     app = create_app(datasets.app_config(ds.url, data_dir))
     with app.app_context():

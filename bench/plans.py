@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from admin_app import activity, create_app
-from admin_app.activity.events import branches
-from admin_app.activity.statements import page_select
+from admin_app import create_app
 from admin_app.extensions import db
 from admin_app.models import Item
+from flask_activity import activity
+from flask_activity.activity.events import branches
+from flask_activity.activity.statements import page_select
 
 
 def plan(stmt: Any, params: dict[str, Any]) -> list[str]:

@@ -2,7 +2,7 @@
 
 Each variant runs in its own process (so peak RSS is its own), side by side in one run:
 
-* runner: `admin_app.reporting.runner.run_report` (one snapshot, keyset chunks, pandas per chunk, atomic file);
+* runner: `flask_activity.reporting.runner.run_report` (one snapshot, keyset chunks, pandas per chunk, atomic file);
 * naive:  one `pandas.read_sql` of every event, sort, one `to_csv` (what a quick script would do).
 
 Usage:
@@ -41,8 +41,8 @@ def child(variant: str, url: str, out_dir: str) -> dict[str, Any]:
     with app.app_context():
         start = time.perf_counter()
         if variant == "runner":
-            from admin_app.reporting import runner
-            from admin_app.reporting.registry import get_report
+            from flask_activity.reporting import runner
+            from flask_activity.reporting.registry import get_report
 
             run = runner.run_report(get_report("activity"), since, until)
             rows, size = run.rows or 0, run.bytes or 0
@@ -51,10 +51,10 @@ def child(variant: str, url: str, out_dir: str) -> dict[str, Any]:
             from sqlalchemy import select, union_all
             from sqlalchemy.orm import aliased
 
-            from admin_app import activity
-            from admin_app.activity.events import branches
-            from admin_app.activity.statements import branch_select
             from admin_app.models import User
+            from flask_activity import activity
+            from flask_activity.activity.events import branches
+            from flask_activity.activity.statements import branch_select
 
             flt = activity.ActivityFilter(since=since, until=until)
             parts = [select(branch_select(n, c, a, flt, None, None).subquery())

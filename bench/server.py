@@ -1,4 +1,4 @@
-"""The app as the benchmarks reach it: a logged-in live server (admin_app.testing.LiveServer), or in process.
+"""The app as the benchmarks reach it: a logged-in live server (flask_activity.testing.LiveServer), or in process.
 
 ``BenchServer`` is the shared server start of the suite, the mixed load test and the sqlmap scan; the helpers
 below log the bench admin in through the test client and call the WSGI app the way a server would.
@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder
 
-from admin_app.testing import LiveServer
 from bench import PY, ROOT, datasets
+from flask_activity.testing import LiveServer
 
 USER_AGENT = "bench-suite"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

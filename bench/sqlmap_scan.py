@@ -41,9 +41,10 @@ def targets(ds: datasets.Dataset, data_dir: Path) -> list[tuple[str, dict[str, s
     """(path, baseline query, parameters to test): valid values taken from the seeded rows and the admin views."""
     from sqlalchemy import select
 
-    from admin_app import activity, create_app
+    from admin_app import create_app
     from admin_app.extensions import db
     from admin_app.models import Item, User
+    from flask_activity import activity
 
     app = create_app(datasets.app_config(ds.url, data_dir))
     with app.app_context():

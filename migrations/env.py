@@ -44,9 +44,11 @@ target_db = current_app.extensions['migrate'].db
 
 
 def get_metadata():
-    if hasattr(target_db, 'metadatas'):
-        return target_db.metadatas[None]
-    return target_db.metadata
+    """The app's models and the extension's own table (report_runs), which lives on its own metadata."""
+    from flask_activity.reporting.models import ActivityModel
+
+    own = target_db.metadatas[None] if hasattr(target_db, 'metadatas') else target_db.metadata
+    return [own, ActivityModel.metadata]
 
 
 def run_migrations_offline():

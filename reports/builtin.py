@@ -1,4 +1,4 @@
-"""The built-in reports. Each is plain data; the machinery lives in admin_app.reporting."""
+"""The built-in reports. Each is plain data; the machinery lives in flask_activity.reporting."""
 from __future__ import annotations
 
 import itertools
@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from admin_app import activity
-from admin_app.csvsafe import CSVText
 from admin_app.models import Item, User
-from admin_app.reporting.definition import Param, ReportDefinition, RunContext
-from admin_app.timefmt import start_of_day
+from flask_activity import activity
+from flask_activity.csvsafe import CSVText
+from flask_activity.reporting.definition import Param, ReportDefinition, RunContext
+from flask_activity.timefmt import start_of_day
 
 
 def model_choices() -> tuple[str, ...]:

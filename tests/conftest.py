@@ -26,7 +26,7 @@ from admin_app.accounts import create_user
 from admin_app.config import TestConfig
 from admin_app.extensions import db
 from admin_app.models import User
-from admin_app.testing import (
+from flask_activity.testing import (
     postgresql_unreachable,
     signal_recorder,  # noqa: F401  (the fixture, for every test)
     throwaway_postgresql,

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from admin_app.audit import acting_as
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
+from flask_activity.audit import acting_as
 
 
 def bucketlist(owner: User, title: str = "Travel", actor: User | None = None) -> Bucketlist:

@@ -26,15 +26,16 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from admin_app import activity, create_app
+from admin_app import create_app
 from admin_app.accounts import create_user
-from admin_app.audit import acting_as
-from admin_app.csvsafe import FORMULA_TRIGGERS
 from admin_app.extensions import db
 from admin_app.models import User
-from admin_app.reporting import runner
-from admin_app.reporting.registry import load_reports
-from admin_app.types import UTC
+from flask_activity import activity
+from flask_activity.audit import acting_as
+from flask_activity.csvsafe import FORMULA_TRIGGERS
+from flask_activity.reporting import runner
+from flask_activity.reporting.registry import load_reports
+from flask_activity.types import UTC
 from tests import factories
 
 FACTORS = {"ci": 1, "long": 20}

@@ -8,7 +8,7 @@ import pytest
 
 from admin_app import ConfigError, create_app
 from admin_app.config import DevelopmentConfig, ProductionConfig
-from admin_app.timefmt import display_zone
+from flask_activity.timefmt import display_zone
 
 KEY = "k" * 64
 

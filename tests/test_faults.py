@@ -33,14 +33,15 @@ from sqlalchemy.pool import NullPool
 from admin_app import create_app
 from admin_app.config import Config
 from admin_app.extensions import db
-from admin_app.models import Item, ReportRun, User
-from admin_app.reporting import files, runner
-from admin_app.reporting.definition import ReportDefinition
-from admin_app.reporting.registry import load_reports
-from admin_app.reporting.scheduler import serve
+from admin_app.models import Item, User
 from admin_app.seed import bulk_insert
-from admin_app.testing import free_port
-from admin_app.types import UTC
+from flask_activity.reporting import files, runner
+from flask_activity.reporting.definition import ReportDefinition
+from flask_activity.reporting.models import ReportRun
+from flask_activity.reporting.registry import load_reports
+from flask_activity.reporting.scheduler import serve
+from flask_activity.testing import free_port
+from flask_activity.types import UTC
 from tests import factories
 from tests.conftest import _config
 
@@ -314,7 +315,7 @@ def test_scheduler_runs_the_period_that_fell_due_in_an_outage_once_the_database_
     seed_claimed(defn, T0)
     f1, f2 = T0 + HOUR, T0 + 2 * HOUR
     plan = [(f1, True), (f1 + timedelta(seconds=30), True), (f1 + timedelta(seconds=60), False), (f2, False)]
-    with caplog.at_level(logging.ERROR, logger="admin_app.reporting.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="flask_activity.reporting.scheduler"):
         waits, lines = drive(defn, plan, f1 - timedelta(seconds=10), outage)
     assert waits[:3] == [10.0, 30.0, 30.0]  # down at F1: retried every 30 s, not at the next fire time
     assert sum("scheduler tick failed" in r.getMessage() for r in caplog.records) == 2
@@ -358,9 +359,10 @@ FORK_SERVER = textwrap.dedent("""
 
     # what `report run` imports on its way (~0.4 s): each child still creates its own app, engine and connections
     for name in ("flask_admin", "apscheduler.triggers.cron", "prometheus_client", "sqlite3", "psycopg", "reports",
-                 "admin_app.admin", "admin_app.metrics", "admin_app.cli.reports", "admin_app.reporting.scheduler"):
+                 "admin_app.admin", "flask_activity.metrics", "flask_activity.cli.reports",
+                 "flask_activity.reporting.scheduler"):
         importlib.import_module(name)
-    importlib.import_module("admin_app.reporting.registry").load_reports()
+    importlib.import_module("flask_activity.reporting.registry").load_reports()
 
     def child(args, err):
         fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -13,11 +13,12 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from admin_app import create_app, signals
+from admin_app import create_app
 from admin_app.config import ConfigError, TestConfig, from_environment
-from admin_app.reporting import runner
-from admin_app.reporting.definition import ReportDefinition
-from admin_app.reporting.scheduler import tick
+from flask_activity import signals
+from flask_activity.reporting import runner
+from flask_activity.reporting.definition import ReportDefinition
+from flask_activity.reporting.scheduler import tick
 from tests import factories
 
 UTC = UTC
@@ -164,7 +165,7 @@ def test_two_apps_in_one_process_count_only_their_own_work(app, database_url, ad
 
     other = create_app({**_config(database_url), "METRICS_ENABLED": True})
     with other.app_context():
-        from admin_app import activity
+        from flask_activity import activity
 
         activity.fetch_page(activity.ActivityFilter())
     assert other.extensions["metrics"].registry.get_sample_value(

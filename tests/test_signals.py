@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from admin_app import activity, signals
-from admin_app.admin.export import csv_response
 from admin_app.extensions import db
-from admin_app.reporting import runner
-from admin_app.reporting.definition import ReportDefinition
-from admin_app.reporting.scheduler import tick
-from admin_app.testing import record_signals
+from flask_activity import activity, signals
+from flask_activity.admin.export import csv_response
+from flask_activity.reporting import runner
+from flask_activity.reporting.definition import ReportDefinition
+from flask_activity.reporting.scheduler import tick
+from flask_activity.testing import record_signals
 from tests import factories
 
 UTC = UTC
@@ -189,7 +189,7 @@ def test_login_success_and_failures_fire_with_email_address_and_reason(app, clie
 
 def test_a_raising_receiver_is_logged_and_the_feed_export_and_report_still_work(
         app, admin_client, items, reports_dir, caplog):
-    caplog.set_level(logging.ERROR, logger="admin_app.signals")
+    caplog.set_level(logging.ERROR, logger="flask_activity.signals")
     for signal in signals.ALL:
         signal.connect(raising, weak=False)
     try:

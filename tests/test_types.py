@@ -8,7 +8,7 @@ from sqlalchemy.exc import StatementError
 
 from admin_app.extensions import db
 from admin_app.models import Item
-from admin_app.types import NaiveDatetimeError, utcnow
+from flask_activity.types import NaiveDatetimeError, utcnow
 from tests import factories
 
 
@@ -51,7 +51,7 @@ def test_timestamps_come_from_callable_defaults_not_import_time(app, admin_user)
 
 
 def test_bulk_update_statement_sets_updated_at_and_actor(app, admin_user):
-    from admin_app.audit import acting_as
+    from flask_activity.audit import acting_as
 
     bl = factories.bucketlist(admin_user)
     it = factories.item(bl)
@@ -148,7 +148,7 @@ def test_actor_filtered_feed_reads_an_actor_index_in_every_branch_on_sqlite(app,
         pytest.skip("SQLite's plan is checked; PostgreSQL's at scale is in docs/PLANS.md")
     from sqlalchemy import event
 
-    from admin_app import activity
+    from flask_activity import activity
 
     seen: list[tuple[str, object]] = []
     listener = lambda conn, cursor, statement, params, context, many: seen.append((statement, params))  # noqa: E731

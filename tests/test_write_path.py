@@ -4,10 +4,10 @@ from contextlib import contextmanager
 import blinker
 from sqlalchemy import func, select
 
-from admin_app.audit import acting_as
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
-from admin_app.testing import record_signals
+from flask_activity.audit import acting_as
+from flask_activity.testing import record_signals
 from tests import factories
 
 

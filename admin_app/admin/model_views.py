@@ -15,15 +15,16 @@ from werkzeug.utils import secure_filename
 from wtforms import PasswordField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
+from flask_activity.activity import parse_id
+from flask_activity.admin.export import csv_response
+from flask_activity.admin.filters import DeletedFilter, timestamp_filters
+from flask_activity.csvsafe import chunked
+from flask_activity.timefmt import format_local
+
 from ..accounts import EMAIL_PATTERN, MIN_PASSWORD, set_password
-from ..activity import parse_id
-from ..csvsafe import chunked
 from ..extensions import db
 from ..models import ROLES, User, normalize_email
-from ..timefmt import format_local
 from .access import SecureViewMixin
-from .export import csv_response
-from .filters import DeletedFilter, timestamp_filters
 
 AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "updated_by")
 

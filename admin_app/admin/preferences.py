@@ -10,11 +10,12 @@ from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
+from flask_activity.timefmt import COMMON_ZONES, app_zone, display_zone, parse_zone_choice, zone_names
+from flask_activity.types import utcnow
+
 from ..accounts import set_timezone
 from ..auth import safe_next
 from ..errors import bad_request
-from ..timefmt import COMMON_ZONES, app_zone, display_zone, parse_zone_choice, zone_names
-from ..types import utcnow
 from .access import SecureViewMixin
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from .activity import activity_command
 from .bootstrap import bootstrap_command
 from .db import init_db_command
 from .demo import seed_demo_command
@@ -15,14 +14,11 @@ from .users import create_user_command, set_password_command
 
 __all__ = ["COMMANDS", "init_app"]
 
-COMMANDS = (init_db_command, create_user_command, set_password_command, seed_demo_command, activity_command,
-            run_command, bootstrap_command)
+COMMANDS = (init_db_command, create_user_command, set_password_command, seed_demo_command, run_command,
+            bootstrap_command)
 
 
 def init_app(app: Flask) -> None:
-    """Add every command, and the `report` group, to ``app.cli``."""
-    from .reports import report_group  # inside: importing admin_app.cli.errors never loads the report mechanism
-
+    """Add our commands to ``app.cli`` (the extension adds `activity` and `report` in its init_app)."""
     for command in COMMANDS:
         app.cli.add_command(command)
-    app.cli.add_command(report_group)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from flask_activity.cli.errors import db_errors, fail
+
 from ..accounts import AccountError, create_user, find_user, random_password
 from ..seed import is_empty
 from .db import init_db
 from .demo import seed_with_progress
-from .errors import db_errors, fail
 
 
 @click.command("bootstrap")

@@ -5,8 +5,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from flask_activity.cli.errors import db_errors
+
 from ..extensions import db
-from .errors import db_errors
 
 
 def init_db() -> None:

@@ -6,8 +6,9 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from flask_activity.cli.errors import db_errors
+
 from ..seed import SeedResult, is_empty, seed_demo
-from .errors import db_errors
 
 
 def seed_with_progress(users: int, items: int, months: int = 6, seed: int = 1) -> SeedResult:

@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from werkzeug.local import LocalProxy
 
-from .errors import db_errors
+from flask_activity.cli.errors import db_errors
 
 
 @click.command("run")

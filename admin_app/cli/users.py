@@ -4,11 +4,12 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from flask_activity.audit import acting_as
+from flask_activity.cli.errors import db_errors, fail, stdin_line
+
 from ..accounts import AccountError, create_user, find_user, set_password
-from ..audit import acting_as
 from ..extensions import db
 from ..models import ROLES
-from .errors import db_errors, fail, stdin_line
 
 
 def actor_id(email: str | None) -> int | None:

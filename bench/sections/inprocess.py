@@ -10,13 +10,14 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from admin_app import activity, create_app
+from admin_app import create_app
 from admin_app.extensions import db
 from admin_app.models import Item
 from bench import datasets
 from bench.measure import measure
 from bench.peers import offset_sql
 from bench.server import test_client_login
+from flask_activity import activity
 
 MODEL_PAGES = {"dashboard": "/admin/", "activity page": "/admin/activity/", "users list": "/admin/users/",
                "bucketlists list": "/admin/bucketlists/", "items list": "/admin/items/"}
@@ -38,7 +39,7 @@ def inprocess(ds: datasets.Dataset, data_dir: Path, args: argparse.Namespace) ->
         oldest = db.session.scalar(select(func.min(Item.created_at)))
         assert oldest is not None, "the benchmark database has no items"
         day = datetime(oldest.year, oldest.month, oldest.day, tzinfo=UTC) + timedelta(days=1)
-        first_day = db.session.scalar(select(func.min(activity.model_registry()["user"].created_at)))
+        first_day = db.session.scalar(select(func.min(activity.model_registry()["user"].attribute("created_at"))))
         assert first_day is not None, "the benchmark database has no users"
         out["params"] = {"actor_id": actor_id, "actor_items_created": actor_items,
                          "window": [day.isoformat(), (day + timedelta(days=1)).isoformat()],

@@ -8,7 +8,7 @@ Create Date: 2026-11-21 09:03:12.231130
 from alembic import op
 import sqlalchemy as sa
 
-import admin_app.types
+import flask_activity.types
 
 
 # revision identifiers, used by Alembic.
@@ -27,9 +27,9 @@ def upgrade():
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', admin_app.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', flask_activity.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_users_created_by_id_users'), ondelete='SET NULL'),
@@ -49,9 +49,9 @@ def upgrade():
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', admin_app.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', flask_activity.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_bucketlists_created_by_id_users'), ondelete='SET NULL'),
@@ -73,9 +73,9 @@ def upgrade():
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('done', sa.Boolean(), nullable=False),
     sa.Column('due_date', sa.Date(), nullable=True),
-    sa.Column('created_at', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', admin_app.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', flask_activity.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['bucketlist_id'], ['bucketlists.id'], name=op.f('fk_items_bucketlist_id_bucketlists')),

@@ -7,7 +7,7 @@ Create Date: 2026-11-21 09:43:40.746625
 """
 from alembic import op
 import sqlalchemy as sa
-import admin_app.types  # noqa: F401  (custom column types used by migrations)
+import flask_activity.types  # noqa: F401  (custom column types used by migrations)
 
 
 # revision identifiers, used by Alembic.
@@ -23,11 +23,11 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('report', sa.String(length=100), nullable=False),
     sa.Column('params', sa.JSON(), nullable=False),
-    sa.Column('period_start', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('period_end', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('scheduled_for', admin_app.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', admin_app.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', admin_app.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('period_start', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('period_end', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scheduled_for', flask_activity.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', flask_activity.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', flask_activity.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('rows', sa.BigInteger(), nullable=True),
     sa.Column('bytes', sa.BigInteger(), nullable=True),

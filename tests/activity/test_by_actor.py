@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import insert
 
-from admin_app import activity
-from admin_app.activity.statements import row_has_event_by
-from admin_app.admin.filters import ActorFilter, DeletedFilter
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
+from flask_activity import activity, state
+from flask_activity.activity.statements import row_has_event_by
+from flask_activity.admin.filters import ActorFilter, DeletedFilter
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=ZoneInfo("UTC"))
 LATER = T0 + timedelta(hours=5)
@@ -75,8 +75,8 @@ def test_list_actor_filter_and_feed_actor_hold_the_same_rows(rows, actor, expect
 
 def test_the_predicate_is_the_feeds_events_by_id_and_by_nobody(rows):
     ann = db.session.query(User).filter_by(email="ann@example.com").one()
-    by_ann = {it.id for it in db.session.query(Item).filter(row_has_event_by(Item, ann.id))}
-    by_system = {it.id for it in db.session.query(Item).filter(row_has_event_by(Item, None))}
+    by_ann = {it.id for it in db.session.query(Item).filter(row_has_event_by(state().spec_for(Item), ann.id))}
+    by_system = {it.id for it in db.session.query(Item).filter(row_has_event_by(state().spec_for(Item), None))}
     assert by_ann == _feed_ids(str(ann.id))
     assert by_system == _feed_ids("system")
 

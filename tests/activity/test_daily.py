@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert, update
 
-from admin_app import activity
-from admin_app.activity import ACTIONS, DailyCounts, DayCount, DayCountCache, daily_counts, day_windows
-from admin_app.admin.charts import activity_chart, nice_ticks
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
-from admin_app.types import UTC, utcnow
+from flask_activity import activity
+from flask_activity.activity import ACTIONS, DailyCounts, DayCount, DayCountCache, daily_counts, day_windows
+from flask_activity.admin.charts import activity_chart, nice_ticks
+from flask_activity.types import UTC, utcnow
 from tests.bench_runs import run_bench_script
 
 BERLIN, NEW_YORK, UTC_ZONE = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York"), ZoneInfo("UTC")

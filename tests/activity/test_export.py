@@ -11,13 +11,13 @@ import pytest
 from flask import request_finished
 from sqlalchemy import func, insert, select
 
-from admin_app import activity
-from admin_app.activity import ACTIONS, pgcopy
-from admin_app.audit import acting_as
-from admin_app.csvsafe import FORMULA_TRIGGERS, SUSPECT, WHITESPACE, chunked, csv_chunks, csv_lines, safe_cell
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item
-from admin_app.types import UTC
+from flask_activity import activity
+from flask_activity.activity import ACTIONS, pgcopy
+from flask_activity.audit import acting_as
+from flask_activity.csvsafe import FORMULA_TRIGGERS, SUSPECT, WHITESPACE, chunked, csv_chunks, csv_lines, safe_cell
+from flask_activity.types import UTC
 from tests import factories
 
 EVIL_TITLE = '=cmd|" /C calc"!A0'
@@ -329,7 +329,7 @@ def test_formula_behind_spaces_or_in_full_width_is_neutralised(text):
 def test_suspect_prefixes_cover_every_trigger_and_every_whitespace_character():
     import sys
 
-    from admin_app.csvsafe import FORMULA_TRIGGERS, SUSPECT
+    from flask_activity.csvsafe import FORMULA_TRIGGERS, SUSPECT
     spaces = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
     assert set(SUSPECT) == spaces | set(FORMULA_TRIGGERS)
 

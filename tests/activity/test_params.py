@@ -16,17 +16,18 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from admin_app import activity, create_app
-from admin_app.activity import ACTIONS, MAX_ID, MAX_LIMIT, BadActivityQuery
-from admin_app.activity.params import cursor_serializer
-from admin_app.admin.filters import AwareDateTimeBetweenFilter, DeletedFilter
-from admin_app.csvsafe import FORMULA_TRIGGERS, WHITESPACE, csv_lines, csv_row, safe_cell
+from admin_app import create_app
 from admin_app.models import Item
-from admin_app.reporting.definition import Param, ReportError
-from admin_app.reporting.periods import PERIODS, window
-from admin_app.reporting.registry import load_reports
-from admin_app.timefmt import parse_datetime
-from admin_app.types import UTC
+from flask_activity import activity
+from flask_activity.activity import ACTIONS, MAX_ID, MAX_LIMIT, BadActivityQuery
+from flask_activity.activity.params import cursor_serializer
+from flask_activity.admin.filters import AwareDateTimeBetweenFilter, DeletedFilter
+from flask_activity.csvsafe import FORMULA_TRIGGERS, WHITESPACE, csv_lines, csv_row, safe_cell
+from flask_activity.reporting.definition import Param, ReportError
+from flask_activity.reporting.periods import PERIODS, window
+from flask_activity.timefmt import parse_datetime
+from flask_activity.types import UTC
+from reports import builtin
 from tests.conftest import _config
 from tests.fuzzing import (
     ACTION_VALUES,
@@ -258,10 +259,11 @@ PARAM_VALUES = st.sampled_from(("", "item", "created", "deleted", "CREATED")) | 
 
 
 @settings(max_examples=scaled(300))
-@given(name=st.sampled_from(sorted(load_reports())), given=st.dictionaries(PARAM_NAMES, PARAM_VALUES, max_size=3))
+@given(name=st.sampled_from(sorted(r.name for r in builtin.REPORTS)),
+       given=st.dictionaries(PARAM_NAMES, PARAM_VALUES, max_size=3))
 def test_report_parameters_are_parsed_or_refused_by_name(name, given):
     count("parser inputs")
-    definition = load_reports()[name]
+    definition = {r.name: r for r in builtin.REPORTS}[name]
     try:
         values = definition.parse_params(given)
     except ReportError as exc:

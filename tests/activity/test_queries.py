@@ -5,10 +5,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, select
 
-from admin_app import activity
-from admin_app.activity import ActivityFilter, BadActivityQuery, fetch_page, iter_events
-from admin_app.audit import acting_as
 from admin_app.extensions import db
+from flask_activity import activity
+from flask_activity.activity import ActivityFilter, BadActivityQuery, fetch_page, iter_events
+from flask_activity.audit import acting_as
 from tests import factories
 
 UTC = UTC

@@ -15,12 +15,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, insert, select
 
-from admin_app.admin.filters import DeletedFilter
 from admin_app.admin.model_views import ItemView
-from admin_app.audit import acting_as
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
-from admin_app.types import utcnow
+from flask_activity.admin.filters import DeletedFilter
+from flask_activity.audit import acting_as
+from flask_activity.types import utcnow
 from tests.conftest import PASSWORD
 
 UTC = UTC

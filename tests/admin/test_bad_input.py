@@ -3,9 +3,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from admin_app.audit import acting_as
 from admin_app.extensions import db
 from admin_app.models import Item, User
+from flask_activity.audit import acting_as
 from tests import factories
 
 UTC = UTC

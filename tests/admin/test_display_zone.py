@@ -18,8 +18,9 @@ from sqlalchemy import insert, inspect, select, text
 from admin_app import create_app
 from admin_app.accounts import set_timezone
 from admin_app.extensions import db
-from admin_app.models import ReportRun, User
-from admin_app.timefmt import app_zone, display_zone, format_local, zone_names
+from admin_app.models import User
+from flask_activity.reporting.models import ActivityModel, ReportRun
+from flask_activity.timefmt import app_zone, display_zone, format_local, zone_names
 from tests import factories
 from tests.conftest import _config, fresh_database, logged_in
 from tests.security.test_redirects import EVIL, HARMLESS_IF_ECHOED, off_host
@@ -317,7 +318,7 @@ def test_models_match_the_migrations(app):
     from alembic.migration import MigrationContext
 
     with db.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn), [db.metadata, ActivityModel.metadata]) == []
     column = {c["name"]: c for c in inspect(db.engine).get_columns("users")}["timezone"]
     assert column["nullable"] and column["type"].length == 64
 

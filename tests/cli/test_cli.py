@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from admin_app.accounts import find_user
-from admin_app.activity import ACTIONS
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
-from admin_app.types import UTC, utcnow
+from flask_activity.activity import ACTIONS
+from flask_activity.types import UTC, utcnow
 from tests import factories
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

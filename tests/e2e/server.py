@@ -1,4 +1,4 @@
-"""The seeded database and the live server (admin_app.testing.LiveServer) the browser journeys run against."""
+"""The seeded database and the live server (flask_activity.testing.LiveServer) the browser journeys run against."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from admin_app import create_app
 from admin_app.accounts import create_user
 from admin_app.extensions import db
 from admin_app.seed import seed_demo
-from admin_app.testing import LiveServer
+from flask_activity.testing import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ZONE = "Europe/Berlin"  # not UTC, so a time shown without its zone conversion would be caught

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from admin_app import activity
 from admin_app.extensions import db
-from admin_app.reporting.definition import RunContext
-from admin_app.types import UTC
+from flask_activity import activity
+from flask_activity.reporting.definition import RunContext
+from flask_activity.types import UTC
 from reports.builtin import daily_rows
 from tests import factories
 
@@ -65,30 +65,35 @@ MODEL_DEFINED_LATER = textwrap.dedent("""
 
     import reports.builtin  # the definitions first: the model below did not exist when they were made
     from admin_app import create_app
-    from admin_app.audit import AuditMixin
     from admin_app.extensions import db
-    from admin_app.reporting.definition import ReportError
-    from admin_app.reporting.registry import get_report
+    from admin_app.models import AuditMixin
+    from flask_activity import ActivityReporting
+    from flask_activity.reporting.definition import ReportError
+    from flask_activity.reporting.registry import get_report
 
-    try:
-        get_report("activity").parse_params({"model": "invoice"})
-        print("invoice accepted before it was defined")
-    except ReportError:
-        pass
+    config = {"APP_ENV": "testing", "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": sys.argv[1],
+              "REPORTS_DIR": sys.argv[2]}
+    with create_app(config).app_context():
+        try:
+            get_report("activity").parse_params({"model": "invoice"})
+            print("invoice accepted before it was defined")
+        except ReportError:
+            pass
 
     class Invoice(AuditMixin, db.Model):
         __tablename__ = "invoices"
         id: Mapped[int] = mapped_column(primary_key=True)
 
-    print(get_report("activity").parse_params({"model": "invoice"})["model"])
-    app = create_app({"APP_ENV": "testing", "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": sys.argv[1],
-                      "REPORTS_DIR": sys.argv[2]})
+    app = create_app(config)
     with app.app_context():
         db.create_all()
+        ActivityReporting.create_tables()
+        print(get_report("activity").parse_params({"model": "invoice"})["model"])
     result = app.test_cli_runner().invoke(args=["report", "run", "activity", "--period", "today",
                                                 "--param", "model=invoice"])
     print(result.exit_code, result.output.strip().splitlines()[-1])
 """)
+
 
 
 def test_a_model_defined_after_reports_builtin_was_imported_is_a_model_choice(tmp_path):

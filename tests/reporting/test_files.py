@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from admin_app.extensions import db
-from admin_app.models import ReportRun
-from admin_app.reporting import files
-from admin_app.reporting.registry import load_reports
-from admin_app.reporting.retention import prune
-from admin_app.types import UTC, utcnow
+from flask_activity.reporting import files
+from flask_activity.reporting.models import ReportRun
+from flask_activity.reporting.registry import load_reports
+from flask_activity.reporting.retention import prune
+from flask_activity.types import UTC, utcnow
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -14,12 +14,12 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from admin_app.extensions import db
-from admin_app.models import ReportRun
-from admin_app.reporting import runner
-from admin_app.reporting.registry import load_reports
-from admin_app.reporting.scheduler import next_fire_time
-from admin_app.timefmt import format_local
-from admin_app.types import utcnow
+from flask_activity.reporting import runner
+from flask_activity.reporting.models import ReportRun
+from flask_activity.reporting.registry import load_reports
+from flask_activity.reporting.scheduler import next_fire_time
+from flask_activity.timefmt import format_local
+from flask_activity.types import utcnow
 from tests import factories
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from admin_app.extensions import db
-from admin_app.models import ReportRun
-from admin_app.types import utcnow
+from flask_activity.reporting.models import ReportRun
+from flask_activity.types import utcnow
 
 
 def test_report_prune_removes_old_runs_and_files_inside_reports_dir_only(app, runner, reports_dir, tmp_path):

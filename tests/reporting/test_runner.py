@@ -18,13 +18,14 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from admin_app.accounts import create_user
-from admin_app.audit import acting_as
 from admin_app.extensions import db
-from admin_app.models import Item, ReportRun
-from admin_app.reporting import runner
-from admin_app.reporting.definition import ReportDefinition, ReportError
-from admin_app.reporting.registry import load_reports
-from admin_app.types import utcnow
+from admin_app.models import Item
+from flask_activity.audit import acting_as
+from flask_activity.reporting import runner
+from flask_activity.reporting.definition import ReportDefinition, ReportError
+from flask_activity.reporting.models import ReportRun
+from flask_activity.reporting.registry import load_reports
+from flask_activity.types import utcnow
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,8 +189,8 @@ SLOW_RUN = textwrap.dedent("""
     import sys, time
     from datetime import datetime, timedelta, timezone
     from admin_app import create_app
-    from admin_app.reporting import runner
-    from admin_app.reporting.definition import ReportDefinition
+    from flask_activity.reporting import runner
+    from flask_activity.reporting.definition import ReportDefinition
 
     def rows(ctx):
         for i in range(100000):

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import select
 
 from admin_app.extensions import db
-from admin_app.models import ReportRun
-from admin_app.reporting import runner as report_runner
-from admin_app.reporting.definition import ReportDefinition
-from admin_app.reporting.scheduler import Due, claim, due_periods, next_fire_time, previous_fire_time, serve, tick
-from admin_app.types import UTC
+from flask_activity.reporting import runner as report_runner
+from flask_activity.reporting.definition import ReportDefinition
+from flask_activity.reporting.models import ReportRun
+from flask_activity.reporting.scheduler import Due, claim, due_periods, next_fire_time, previous_fire_time, serve, tick
+from flask_activity.types import UTC
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARIS = ZoneInfo("Europe/Paris")
@@ -231,8 +231,8 @@ RACER = textwrap.dedent("""
     from pathlib import Path
 
     from admin_app import create_app
-    from admin_app.reporting.definition import ReportDefinition
-    from admin_app.reporting.scheduler import tick
+    from flask_activity.reporting.definition import ReportDefinition
+    from flask_activity.reporting.scheduler import tick
 
     url, reports, barrier, ticks = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     base = datetime(2026, 5, 10, 6, 0, tzinfo=timezone.utc)

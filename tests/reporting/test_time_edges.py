@@ -21,12 +21,13 @@ import pytest
 from sqlalchemy import insert
 
 from admin_app.extensions import db
-from admin_app.models import Bucketlist, Item, ReportRun
-from admin_app.reporting import runner
-from admin_app.reporting.periods import label, named_period, window
-from admin_app.reporting.registry import load_reports
-from admin_app.reporting.scheduler import fire_times, tick
-from admin_app.types import UTC
+from admin_app.models import Bucketlist, Item
+from flask_activity.reporting import runner
+from flask_activity.reporting.models import ReportRun
+from flask_activity.reporting.periods import label, named_period, window
+from flask_activity.reporting.registry import load_reports
+from flask_activity.reporting.scheduler import fire_times, tick
+from flask_activity.types import UTC
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 HOUR, US = timedelta(hours=1), timedelta(microseconds=1)

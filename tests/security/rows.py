@@ -11,9 +11,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from admin_app.extensions import db
-from admin_app.models import Bucketlist, Item, ReportRun, User
-from admin_app.reporting import runner
-from admin_app.reporting.registry import get_report
+from admin_app.models import Bucketlist, Item, User
+from flask_activity.reporting import runner
+from flask_activity.reporting.models import ReportRun
+from flask_activity.reporting.registry import get_report
 from tests import factories
 
 SECRET_ITEM = "Secret item title 7f3a"

@@ -23,7 +23,7 @@ from flask import Flask
 import admin_app.auth
 from admin_app import ConfigError, create_app
 from admin_app.extensions import db
-from admin_app.testing import record_signals
+from flask_activity.testing import record_signals
 from tests.conftest import PASSWORD, Client, _config
 from tests.security.clients import is_logged_in, login_post
 

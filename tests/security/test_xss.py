@@ -17,9 +17,10 @@ from flask import Flask
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from admin_app.audit import acting_as
 from admin_app.extensions import db
-from admin_app.models import Bucketlist, Item, ReportRun, User
+from admin_app.models import Bucketlist, Item, User
+from flask_activity.audit import acting_as
+from flask_activity.reporting.models import ReportRun
 from tests.conftest import PASSWORD, Client
 
 MARKUP = (

@@ -1,0 +1,78 @@
+"""/admin/reports/: report definitions, run history, downloads and Run now. Parse input, call, render."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask_admin import BaseView, expose
+
+from ..activity import MAX_ID
+from ..http import bad_request
+from ..reporting import runner, runs
+from ..reporting.definition import ReportError
+from ..reporting.files import report_file
+from ..reporting.overview import summaries
+from ..reporting.periods import PERIODS, named_period
+from ..reporting.registry import get_report, load_reports
+from ..timefmt import display_zone
+from ..types import utcnow
+from .access import ActivityAccessMixin
+
+MIMETYPES = {".gz": "application/gzip", ".csv": "text/csv"}
+
+
+class ReportsView(ActivityAccessMixin, BaseView):
+    """Everyone logged in reads and downloads; admins also run a report now."""
+
+    @expose("/")
+    def index(self) -> Any:
+        report = request.args.get("report", "").strip() or None
+        if report is not None:
+            try:
+                get_report(report)
+            except ReportError as exc:
+                return bad_request(str(exc))
+        history = runs.run_history(report)
+        root = current_app.config["REPORTS_DIR"]
+        return self.render(
+            "activity/reports.html",
+            summaries=summaries(load_reports(), utcnow()),
+            runs=history,
+            downloadable={r.id for r in history if report_file(r, root) is not None},
+            report=report,
+            limit=runs.HISTORY_LIMIT,
+            periods=PERIODS,
+            can_run=self.is_admin_user,
+            zone=display_zone(),
+        )
+
+    @expose(f"/download/<int(max={MAX_ID}):run_id>")  # a larger id is no run's: 404, not a database error
+    def download(self, run_id: int) -> Any:
+        run = runs.get_run(run_id)
+        path = report_file(run, current_app.config["REPORTS_DIR"]) if run else None
+        if path is None:
+            abort(404, description="No downloadable file for this run.")
+        try:
+            return send_file(path, as_attachment=True, download_name=path.name,
+                             mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"))
+        except OSError:  # removed (e.g. pruned) between the check and the send
+            abort(404, description="No downloadable file for this run.")
+
+    @expose("/run", methods=("POST",))
+    def run_now(self) -> Any:
+        name, period = request.form.get("report", ""), request.form.get("period", "")
+        try:
+            defn = get_report(name)
+        except ReportError as exc:
+            return bad_request(str(exc))
+        if period not in PERIODS:
+            return bad_request(f"unknown period {period!r}; choose from {', '.join(PERIODS)}")
+        since, until = named_period(period, defn.zone, utcnow())
+        # Synchronous: the request waits for the file. Fine for the built-in reports' sizes.
+        try:
+            run = runner.run_report(defn, since, until)
+        except runner.ReportFailed as exc:
+            flash(f"{defn.title} ({period}) failed (run {exc.run.id}): {exc}", "error")
+        else:
+            flash(f"{defn.title} ({period}): {run.rows} rows, {run.bytes} bytes.", "success")
+        return redirect(url_for(".index"))

@@ -1,0 +1,17 @@
+"""The extension's commands under the host's ``flask`` command: ``activity`` (the feed, and ``activity doctor``)
+and the ``report`` group. Added by ActivityReporting.init_app; importing this package registers nothing."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Add ``activity`` (with ``doctor``) and ``report`` to ``app.cli``."""
+    from .activity import activity_command
+    from .doctor import doctor_command
+    from .reports import report_group
+
+    if "doctor" not in activity_command.commands:
+        activity_command.add_command(doctor_command)
+    app.cli.add_command(activity_command)
+    app.cli.add_command(report_group)

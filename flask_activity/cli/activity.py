@@ -1,0 +1,55 @@
+"""`manage.py activity`: the recent-activity feed as a table, JSON or CSV, with the web feed's filters."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+from .. import activity
+from ..csvsafe import csv_lines
+from ..timefmt import display_zone, format_local
+from .errors import db_errors, fail
+
+
+@click.group("activity", invoke_without_command=True)
+@click.option("--since", help="Start of window (inclusive), e.g. 2026-11-01 or '2026-11-01 08:00'.")
+@click.option("--until", help="End of window (exclusive).")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--action", "actions", multiple=True, help="created, updated or deleted (repeatable).")
+@click.option("--actor", help="Only writes by this user (email or user name), or 'system'.")
+@click.option("--limit", default=str(activity.DEFAULT_LIMIT), show_default=True, help="Events per page (1-500).")
+@click.option("--cursor", help="Continue from a cursor printed by a previous page.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_context
+@with_appcontext
+@db_errors
+def activity_command(ctx: click.Context, **opts: Any) -> None:
+    """Show recent activity, newest first, with the same filters as the web feed (or run a subcommand: doctor)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    zone = display_zone()
+    args = {"since": opts["since"], "until": opts["until"], "model": list(opts["models"]),
+            "action": list(opts["actions"]), "actor": opts["actor"], "limit": opts["limit"], "cursor": opts["cursor"]}
+    try:
+        page = activity.page_for(args, zone)
+    except activity.BadActivityQuery as exc:
+        fail(str(exc))
+    cursor = activity.encode_cursor(page.next_cursor) if page.next_cursor else None
+    if opts["fmt"] == "json":
+        click.echo(json.dumps({"events": [e.to_json() for e in page.events], "next_cursor": cursor}, indent=2))
+        return
+    if opts["fmt"] == "csv":
+        rows = ((e.at, e.model, e.id, e.action, e.actor_id, e.actor_email, e.label) for e in page.events)
+        for chunk in csv_lines(activity.event_columns(), rows):
+            click.echo(chunk, nl=False)
+        return
+    click.echo(f"{'time (' + str(zone) + ')':<26} {'model':<11} {'id':>8} {'action':<8} {'actor':<28} label")
+    for e in page.events:
+        click.echo(f"{format_local(e.at, zone):<26} {e.model:<11} {e.id:>8} {e.action:<8} "
+                   f"{(e.actor_email or 'system'):<28} {e.label or ''}")
+    if not page.events:
+        click.echo("(no events)")
+    if cursor:
+        click.echo(f"older: --cursor {cursor}")

@@ -1,0 +1,85 @@
+"""Running a report: a run row, one read snapshot, the CSV written to an atomic file, the outcome recorded.
+
+The steps have their own owners (``runs``, ``snapshot``, ``writer``, ``files``); this module puts them in order
+and turns any failure into a failed run and ReportFailed, leaving no file under the final name.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from flask_activity.reporting.models import ReportRun
+
+from . import runs
+from .definition import ReportDefinition, RunContext
+from .files import AtomicFile, cleanup_temp_files, final_path, recorded_path
+from .snapshot import read_snapshot
+from .writer import write_csv
+
+
+class ReportFailed(RuntimeError):
+    """The run started and failed; its row is marked failed with this message."""
+
+    def __init__(self, run: ReportRun, message: str) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+def start_run(defn: ReportDefinition, since: datetime, until: datetime, params: dict[str, Any],
+              scheduled_for: datetime | None = None) -> ReportRun:
+    """Record a run of ``defn`` as started (its own committed transaction)."""
+    return runs.start(defn.name, since, until, params, scheduled_for)
+
+
+def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Path | None = None,
+            progress: Callable[[int], None] | None = None) -> ReportRun:
+    """Produce the file for a started run and mark the run succeeded, or failed (and raise ReportFailed).
+
+    ``out`` replaces the file's place in REPORTS_DIR (``report run --out``). A KeyboardInterrupt or SystemExit is
+    recorded as a failure too, then goes on up unchanged.
+    """
+    chunk_size = current_app.config["REPORT_CHUNK_SIZE"]
+    target = out or final_path(defn, run.period_start, run.period_end, gzip)
+    clock = time.monotonic()
+    try:
+        sink = AtomicFile(target, run.id, gzip)
+        try:
+            with read_snapshot() as session:
+                lag = session.info["source_lag_s"]
+                ctx = RunContext(run.period_start, run.period_end, dict(run.params or {}), defn.zone, session)
+                rows = write_csv(sink, defn, ctx, chunk_size, progress)
+            sink.commit()
+        except BaseException:
+            sink.discard()
+            raise
+    except BaseException as exc:
+        message = runs.describe(exc)
+        runs.fail(run, message, _elapsed_ms(clock))
+        if isinstance(exc, Exception):
+            raise ReportFailed(run, message) from exc
+        raise
+    return runs.succeed(run, rows, sink.bytes, sink.sha256, recorded_path(target), lag, _elapsed_ms(clock))
+
+
+def _elapsed_ms(since: float) -> int:
+    return int((time.monotonic() - since) * 1000)
+
+
+def run_report(defn: ReportDefinition, since: datetime, until: datetime, params: dict[str, Any] | None = None,
+               gzip: bool = False, out: Path | None = None, scheduled_for: datetime | None = None,
+               progress: Callable[[int], None] | None = None) -> ReportRun:
+    """Start, run and record one report over [since, until); ``params`` default to the report's defaults."""
+    values = defn.parse_params({}) if params is None else params
+    run = start_run(defn, since, until, values, scheduled_for)
+    return execute(run, defn, gzip, out, progress)
+
+
+def recover() -> None:
+    """Start-up housekeeping: runs of dead processes are marked failed, then their temporary files removed."""
+    runs.fail_stale_runs()
+    cleanup_temp_files(keep_runs=runs.running_ids())
