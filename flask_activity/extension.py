@@ -225,6 +225,12 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(display_zone, "display_zone")
 
     @app.template_global()
+    def actor_recorded(model: str, action: str) -> bool:
+        """Whether the model records who did ``action`` (else its events show "not recorded", never "system")."""
+        spec = state().specs.get(model)
+        return spec is not None and spec.actor(action) is not None
+
+    @app.template_global()
     def record_url(model: str, pk: int) -> str | None:
         st = state()
         if st.record_endpoints is None:  # read when first needed: the host adds its model views after init_app

@@ -29,6 +29,7 @@ from .events import (
     Event,
     Page,
     event_columns,
+    model_notes,
     model_registry,
 )
 from .export import iter_event_csv
@@ -66,6 +67,7 @@ __all__ = [
     "filter_args",
     "iter_event_csv",
     "iter_events",
+    "model_notes",
     "model_registry",
     "page_for",
     "parse_filter",

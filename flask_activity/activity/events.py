@@ -111,6 +111,12 @@ def model_registry() -> dict[str, ModelSpec]:
     return state().specs
 
 
+def model_notes() -> dict[str, str]:
+    """Feed name -> what its columns cannot show ("this model records no deletions and no actors"), for the models
+    that record less than the audit mixin does."""
+    return {name: note for name, spec in model_registry().items() if (note := spec.note())}
+
+
 def check_models(models: Iterable[str]) -> None:
     """Raise BadActivityQuery naming the first model name the feed does not know."""
     names = sorted(model_registry())

@@ -10,6 +10,7 @@ from flask import current_app, jsonify, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 
 from .. import activity
+from ..extension import state
 from ..http import bad_request
 from ..reporting import runs
 from ..reporting.registry import load_reports
@@ -118,6 +119,8 @@ class ActivityView(ActivityAccessMixin, BaseView):
             models=list(activity.model_registry()),
             actions=activity.ACTIONS,
             zone=zone,
+            notes=activity.model_notes(),
+            person=state().person,
         )
 
     @expose("/feed.json")
@@ -127,7 +130,9 @@ class ActivityView(ActivityAccessMixin, BaseView):
         except activity.BadActivityQuery as exc:
             return bad_request(str(exc))
         cursor = activity.encode_cursor(page.next_cursor) if page.next_cursor else None
-        return jsonify(events=[e.to_json() for e in page.events], next_cursor=cursor)
+        notes = activity.model_notes()  # what a model's columns cannot show, said once per model (absent: nothing)
+        extra = {"notes": notes} if notes else {}
+        return jsonify(events=[e.to_json() for e in page.events], next_cursor=cursor, **extra)
 
     @expose("/export.csv")
     def export_csv(self) -> Any:

@@ -38,7 +38,9 @@ def activity_command(ctx: click.Context, **opts: Any) -> None:
         fail(str(exc))
     cursor = activity.encode_cursor(page.next_cursor) if page.next_cursor else None
     if opts["fmt"] == "json":
-        click.echo(json.dumps({"events": [e.to_json() for e in page.events], "next_cursor": cursor}, indent=2))
+        notes = activity.model_notes()  # as feed.json: present only when a model records less
+        click.echo(json.dumps({"events": [e.to_json() for e in page.events], "next_cursor": cursor,
+                               **({"notes": notes} if notes else {})}, indent=2))
         return
     if opts["fmt"] == "csv":
         rows = ((e.at, e.model, e.id, e.action, e.actor_id, e.actor_email, e.label) for e in page.events)
