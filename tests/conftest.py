@@ -103,8 +103,9 @@ def _close_pools_with_the_app(app: Flask, **_: Any) -> None:
     an app's engines, so a collected app's pool took open connections with it, and psycopg warned about each one
     (an error here) in whichever later test the garbage collector happened to run. Connected to appcontext_pushed.
     """
-    if "tests.pool_finalizer" not in app.extensions:
-        app.extensions["tests.pool_finalizer"] = weakref.finalize(app, _dispose, list(db.engines.values()))
+    own = app.extensions.get("sqlalchemy")  # the app's own Flask-SQLAlchemy (a host app in the tests has its own)
+    if own is not None and "tests.pool_finalizer" not in app.extensions:
+        app.extensions["tests.pool_finalizer"] = weakref.finalize(app, _dispose, list(own.engines.values()))
 
 
 def _dispose(engines: list[Any]) -> None:

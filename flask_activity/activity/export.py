@@ -63,8 +63,11 @@ def _fetched_csv(conn: Connection, flt: ActivityFilter, chosen: list[Branch], ch
     sqlite = conn.dialect.name == "sqlite"
     at = type_coerce(events.c.at, String) if sqlite else events.c.at  # SQLite: the stored text, no datetimes made
     stmt = select(at, events.c.model, events.c.id, events.c.action, events.c.actor_id, events.c.label).order_by(*order)
-    people = select(state().user_key, state().person_column)
-    actors = _ActorCells({pk: f"{pk},{csv_cell(name)}," for pk, name in conn.execute(people)})
+    key = state().user_key
+    # Keyed by the value as the driver's cursor returns it (a UUID key is text on SQLite), written as the key reads.
+    raw = key if key.type.python_type is int else type_coerce(key, String)
+    people = select(raw, key, state().person_column)
+    actors = _ActorCells({stored: f"{pk},{csv_cell(name)}," for stored, pk, name in conn.execute(people)})
     iso = _sqlite_at_text(conn.dialect) if sqlite else _aware_at_text
     sql, params = _driver_statement(conn, stmt)
     cursor = _driver(conn).cursor()  # plain tuples: Row objects cost ~1 µs a row here

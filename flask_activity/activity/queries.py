@@ -49,7 +49,7 @@ def query_page(flt: ActivityFilter, limit: int, cursor: Cursor | None, session: 
     params = {"limit": limit + 1, "since": flt.since, "until": flt.until, "actor_id": flt.actor_id,
               "cursor_at": cursor.at if cursor else None, "cursor_id": cursor.id if cursor else None}
     events = [
-        Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in session.execute(stmt, params)
+        Event(r.at, r.model, r.id, r.action, r.actor_id, r.person, r.label) for r in session.execute(stmt, params)
     ]
     events.sort(key=lambda e: e.key, reverse=True)  # already in this order; kept as the definition of it
     next_cursor = None
@@ -79,7 +79,7 @@ def iter_events(flt: ActivityFilter, chunk_size: int = 1000,
     results = [session.execute(stream_select(name, cls, action, flt)
                                .execution_options(stream_results=True, yield_per=chunk_size))
                for name, cls, action in branches(flt)]
-    streams = [(Event(r.at, r.model, r.id, r.action, r.actor_id, r.email, r.label) for r in rows) for rows in results]
+    streams = [(Event(r.at, r.model, r.id, r.action, r.actor_id, r.person, r.label) for r in rows) for rows in results]
     merged = heapq.merge(*streams, key=lambda e: e.key, reverse=True)
     hooked = bool(signals.activity_queried.receivers)
     sender, n = (signals.app_sender() if hooked else None), 0

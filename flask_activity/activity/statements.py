@@ -129,11 +129,11 @@ def branch_select(name: str, spec: ModelSpec, action: str, flt: ActivityFilter,
     )
 
 
-def actor_join(events: Any) -> Select:
-    """``events`` with the actor's person attribute (email, username) joined on."""
+def actor_join(events: Any, label: str = "person") -> Select:
+    """``events`` with the actor's person attribute (email, username) joined on, as column ``label``."""
     st = state()
     user: Any = aliased(st.user_model)
-    return select(events, getattr(user, st.person)).outerjoin(user, user.id == events.c.actor_id)
+    return select(events, getattr(user, st.person).label(label)).outerjoin(user, user.id == events.c.actor_id)
 
 
 def page_select(branches: tuple[tuple[str, str], ...], since: bool, until: bool, actor: str | None,
@@ -191,7 +191,8 @@ def count_select(flt: ActivityFilter, cap: int | None = None) -> CompoundSelect 
 
 
 def summary_select(flt: ActivityFilter) -> Select | None:
-    """Per actor and action: events, first and last time (actor_id, action, n, first_at, last_at, email).
+    """Per actor and action: events, first and last time (actor_id, action, n, first_at, last_at, and the actor's
+    person attribute under its own name: email).
 
     One GROUP BY per branch, in one statement; None when the filter selects no branch.
     """
@@ -207,7 +208,7 @@ def summary_select(flt: ActivityFilter) -> Select | None:
     if not parts:
         return None
     merged = union_all(*parts).subquery("per_branch")
-    return actor_join(merged)
+    return actor_join(merged, label=state().person)
 
 
 def export_select(flt: ActivityFilter, chosen: list[Branch]) -> tuple[Subquery, list[Any]]:
