@@ -84,7 +84,7 @@ def host_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_naive_mapped_model_yields_only_what_its_columns_show(host_url):
-    app, db, activity, Account, Ticket, Macro = host(host_url)
+    app, db, _activity, Account, Ticket, Macro = host(host_url)
     with app.app_context():
         db.create_all()
         ActivityReporting.create_tables()
