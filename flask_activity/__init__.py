@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from .audit import AuditMixin, acting_as, audit_mixin, mixin_indexes
 from .errors import ConfigError
-from .extension import ActivityReporting, ActivityState, default_can_administer, default_can_read, state
+from .extension import ActivityReporting
 from .specs import ModelSpec
+from .state import ActivityState, default_can_administer, default_can_read, state
 
 __version__ = "0.14.0"
 

@@ -21,7 +21,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import signals
 from .errors import ConfigError
-from .extension import state
+from .state import state
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 ROW_BUCKETS = (0, 1, 10, 20, 50, 100, 500, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)

@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..extension import state
 from ..specs import ACTIONS, ModelSpec
+from ..state import state
 
 ACTION_RANK: dict[str, int] = {a: i for i, a in enumerate(ACTIONS)}  # the order of actions at one instant
 MAX_LIMIT = 500

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .. import signals
 from ..csvsafe import NOT_PLAIN, SUSPECT, CSVText, csv_cell, csv_row
-from ..extension import state
+from ..state import state
 from ..types import UTC, UTCDateTime
 from .events import ActivityFilter, branches, session_or_default
 from .pgcopy import copy_rows

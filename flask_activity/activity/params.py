@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..extension import state
+from ..state import state
 from ..timefmt import parse_datetime
 from ..types import UTC
 from .events import (

@@ -34,8 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from ..extension import ActivityState, state
 from ..specs import ModelSpec
+from ..state import ActivityState, state
 from ..types import UTC
 from .events import ACTION_RANK, ActivityFilter, Cursor, branches
 

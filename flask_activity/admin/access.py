@@ -11,7 +11,7 @@ from typing import Any
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
-from ..extension import state
+from ..state import state
 
 
 def can_read() -> bool:

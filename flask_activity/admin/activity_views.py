@@ -10,10 +10,10 @@ from flask import current_app, jsonify, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 
 from .. import activity
-from ..extension import state
 from ..http import bad_request
 from ..reporting import runs
 from ..reporting.registry import load_reports
+from ..state import state
 from ..timefmt import display_zone
 from ..types import utcnow
 from . import charts

@@ -9,7 +9,7 @@ from sqlalchemy import literal, select
 
 from .. import signals
 from ..csvsafe import Chunk, csv_chunks
-from ..extension import db
+from ..state import db
 
 
 def csv_response(filename: str, header: Sequence[str], chunks: Iterable[Chunk], export: str) -> Response:

@@ -8,7 +8,7 @@ from flask_admin.contrib.sqla import filters as sqla_filters
 
 from ..activity import SYSTEM_ACTOR, BadActivityQuery, resolve_actor
 from ..activity.statements import row_has_event_by
-from ..extension import state
+from ..state import state
 from ..timefmt import display_zone, parse_datetime
 
 

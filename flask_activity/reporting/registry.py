@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from flask import current_app, has_app_context
 
 from ..errors import ConfigError
-from ..extension import EXTENSION_KEY, load_modules
+from ..state import EXTENSION_KEY, load_modules
 from .definition import ReportDefinition, ReportError
 
 

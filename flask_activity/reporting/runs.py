@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from flask_activity.reporting.models import ReportRun
 
 from .. import signals
-from ..extension import db
+from ..state import db
 from ..types import utcnow
 from .definition import ReportError
 

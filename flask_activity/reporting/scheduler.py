@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flask_activity.reporting.models import ReportRun
 
 from .. import signals
-from ..extension import db
+from ..state import db
 from ..types import UTC, utcnow
 from . import runner, runs
 from .definition import ReportDefinition, ReportError

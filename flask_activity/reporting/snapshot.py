@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from ..extension import db
+from ..state import db
 
 
 def reports_engine() -> Engine:

@@ -1,0 +1,1 @@
+"""Apps that adopt the extension as any other app would (examples/helpdesk)."""

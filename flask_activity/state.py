@@ -1,0 +1,119 @@
+"""The per-app state of the extension (``app.extensions["flask_activity"]``), how any module reaches it, and the
+default access checks. The low level: every layer reads it; only ActivityReporting.init_app (extension.py) makes it."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from werkzeug.local import LocalProxy
+
+from .errors import ConfigError
+from .specs import ModelSpec
+
+EXTENSION_KEY = "flask_activity"
+
+#: Settings the extension reads, with their defaults (a host's own value wins).
+DEFAULTS: dict[str, Any] = {
+    "APP_TIMEZONE": "UTC",
+    "ACTIVITY_NAIVE_TIMEZONE": "UTC",  # the zone naive timestamp columns are in
+    "EXPORT_CHUNK_SIZE": 1000,
+    "DASHBOARD_COUNT_CAP": 1000,
+    "DASHBOARD_CHART_TTL": 300,
+    "REPORT_CHUNK_SIZE": 10_000,
+    "REPORT_RUN_TIMEOUT": 6 * 3600,
+    "REPORT_CATCH_UP": "run",
+    "REPORTS_DATABASE_URL": None,
+    "REPORT_STATEMENT_TIMEOUT": 0,
+    "REPORT_MODULES": "",
+    "METRICS_ENABLED": False,
+    "METRICS_TOKEN": None,
+    "PROMETHEUS_MULTIPROC_DIR": None,
+}
+
+UserCheck = Callable[[Any], bool]
+
+
+def default_can_read(user: Any) -> bool:
+    """Anyone logged in and active may read the activity feed and the reports."""
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_active", False))
+
+
+def default_can_administer(user: Any) -> bool:
+    """An active user whose ``is_admin`` is true, or whose ``role`` is "admin", may run reports."""
+    if not default_can_read(user):
+        return False
+    flag = getattr(user, "is_admin", None)
+    return bool(flag) if flag is not None else getattr(user, "role", None) == "admin"
+
+
+@dataclass(eq=False)
+class ActivityState:
+    """One app's extension state: its database, user model, audited models, access checks and reports."""
+
+    db: Any
+    user_model: type
+    person: str
+    specs: dict[str, ModelSpec]
+    can_read: UserCheck
+    can_administer: UserCheck
+    admin: Any = None
+    registered_reports: list[Any] = field(default_factory=list)
+    record_endpoints: dict[str, str] | None = None
+
+    @property
+    def person_column(self) -> Any:
+        return getattr(self.user_model, self.person)
+
+    @property
+    def user_key(self) -> Any:
+        return self.user_model.id  # type: ignore[attr-defined]
+
+    @property
+    def actor_field(self) -> str:
+        """The name of the actor's person attribute in CSV columns and JSON (``actor_email``)."""
+        return f"actor_{self.person}"
+
+    def spec_for(self, cls: type) -> ModelSpec:
+        """The spec of an audited model class; LookupError when the class is not audited."""
+        for spec in self.specs.values():
+            if spec.cls is cls:
+                return spec
+        raise LookupError(f"{cls.__name__} is not an audited model (give it __activity__ or the audit mixin)")
+
+    def parse_actor_key(self, text: str) -> Any:
+        """A user key typed as text, as the user model's key type; None when it cannot be one."""
+        try:
+            python_type = self.user_key.type.python_type
+        except NotImplementedError:
+            return None
+        try:
+            return python_type(text)
+        except (TypeError, ValueError):
+            return None
+
+
+def state() -> ActivityState:
+    """The current app's ActivityState; RuntimeError naming the fix when the extension was not set up."""
+    found = current_app.extensions.get(EXTENSION_KEY)
+    if found is None:
+        raise RuntimeError("flask_activity is not set up on this app: call ActivityReporting().init_app(app, ...)")
+    return found
+
+
+def load_modules(names: Iterable[str]) -> list[Any]:
+    """Import each module named; ConfigError naming REPORT_MODULES for one that does not import."""
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError as exc:
+            raise ConfigError(f"REPORT_MODULES: {name!r} does not import ({exc}); fix the name or remove it") \
+                from None
+    return modules
+
+
+#: The current app's Flask-SQLAlchemy object (the one given to init_app): ``db.session``, ``db.engine``.
+db: Any = LocalProxy(lambda: state().db)
