@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from flask import has_request_context
 from flask_login import current_user
-from sqlalchemy import ForeignKey, Index, Integer, Uuid, text
+from sqlalchemy import ForeignKey, Index, Integer, Uuid
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 from sqlalchemy.types import TypeEngine
 
+from .indexes import feed_indexes
 from .types import UTCDateTime, utcnow
 
 _actor_id: ContextVar[Any] = ContextVar("audit_actor_id", default=None)
@@ -153,27 +154,15 @@ def audit_mixin(user_table: str = "users", user_model: str = "User", key_type: t
 
 
 def mixin_indexes(t: str) -> tuple[Index, ...]:
-    """The feed's indexes on a mixin table: (timestamp, id) so each feed branch is one ordered index range scan.
+    """The feed's indexes on a mixin table (the rule is flask_activity.indexes'): (timestamp, id) so each feed branch
+    is one ordered index range scan, and (actor, timestamp, id) so an actor-filtered branch is one too.
 
-    The updated and deleted indexes are partial, on the feed branch's own condition: an insert (updated_at ==
-    created_at, deleted_at NULL) maintains neither, and they hold only the rows those branches read.
+    The updated and deleted ones are partial, on the feed branch's own condition: an insert (updated_at ==
+    created_at, deleted_at NULL) maintains neither, and they hold only the rows those branches read. (A plain actor
+    index made PostgreSQL sort every row of the actor: 108 ms at 5M items; without the deleted actor index the
+    deleted branch walked every deleted row: 7 ms at 100k items.)
     """
-    updated, deleted = text("updated_at > created_at"), text("deleted_at IS NOT NULL")
-    return (
-        Index(f"ix_{t}_created_at_id", "created_at", "id"),
-        Index(f"ix_{t}_updated_at_id", "updated_at", "id", sqlite_where=updated, postgresql_where=updated),
-        Index(f"ix_{t}_deleted_at_id", "deleted_at", "id", sqlite_where=deleted, postgresql_where=deleted),
-        # (actor, timestamp, id): the actor-filtered feed is a range scan too (a plain actor index made
-        # PostgreSQL sort every row of the actor: 108 ms at 5M items). The updated one is partial like
-        # the updated feed index, so an insert maintains one actor index, as before.
-        Index(f"ix_{t}_created_by_at_id", "created_by_id", "created_at", "id"),
-        Index(f"ix_{t}_updated_by_at_id", "updated_by_id", "updated_at", "id",
-              sqlite_where=updated, postgresql_where=updated),
-        # The deleted branch's actor is updated_by too, but the partial index above cannot serve it (a delete
-        # sets updated_at = deleted_at): without this one it walked every deleted row (7 ms at 100k items).
-        Index(f"ix_{t}_deleted_by_at_id", "updated_by_id", "deleted_at", "id",
-              sqlite_where=deleted, postgresql_where=deleted),
-    )
+    return tuple(need.index() for need in feed_indexes(t, MIXIN_COLUMNS, exact=True))
 
 
 #: The mixin for a ``users`` table with integer keys and a ``User`` class (the bucketlist app's).

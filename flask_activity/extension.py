@@ -93,8 +93,9 @@ class ActivityReporting:
         return definition
 
     def index_definitions(self, app: Flask | None = None) -> list[Any]:
-        """The SQLAlchemy ``Index`` objects the feed needs on the audited tables (for Alembic autogenerate)."""
-        from .doctor import index_definitions
+        """The ``Index`` objects the feed needs on the audited tables, bound to their tables so that Alembic's
+        autogenerate sees them (call it in migrations/env.py before ``target_metadata`` is compared)."""
+        from .indexes import index_definitions
 
         st = (app.extensions[EXTENSION_KEY] if app is not None else state())
         return index_definitions(st.specs.values())

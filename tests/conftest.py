@@ -32,7 +32,7 @@ from flask_activity.testing import (
     throwaway_postgresql,
 )
 
-pytest_plugins = ("tests.fuzzing",)  # hypothesis profiles (HYPOTHESIS_PROFILE=long) and the fuzz counts
+pytest_plugins = ("tests.fuzzing", "tests.hosts")  # hypothesis profiles and fuzz counts; a host app of its own
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct-horse-battery"

@@ -34,6 +34,7 @@ EXTENSION_RULES = {
 COMMANDS: dict[str, list[list[str]]] = {
     "activity": [["--since"], ["--until"], ["--model"], ["--action"], ["--actor"], ["--limit"], ["--cursor"],
                  ["--format"]],
+    "activity doctor": [["--format"], ["--migration"], ["--revision"], ["--down-revision"]],
     "bootstrap": [["--admin-email"], ["--demo-users"], ["--demo-items"]],
     "create-user": [["email"], ["--role"], ["--name"], ["--password-stdin"], ["--as"], ["--timezone"]],
     "db": [["-d", "--directory"], ["-x", "--x-arg"]],
