@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING, Any
 from .audit import AuditMixin, acting_as, audit_mixin, mixin_indexes
 from .errors import ConfigError
 from .extension import ActivityReporting
+from .indexes import index_definitions
+from .reporting.definition import Param, ReportDefinition, RunContext
 from .specs import ModelSpec
 from .state import ActivityState, default_can_administer, default_can_read, state
 
 __version__ = "0.14.0"
 
-__all__ = ["ActivityReporting", "ActivityState", "AuditMixin", "ConfigError", "DashboardView", "ModelSpec",
-           "__version__", "acting_as", "audit_mixin", "default_can_administer", "default_can_read",
-           "mixin_indexes", "state"]
+__all__ = ["ActivityReporting", "ActivityState", "AuditMixin", "ConfigError", "DashboardView", "ModelSpec", "Param",
+           "ReportDefinition", "RunContext", "__version__", "acting_as", "audit_mixin", "default_can_administer",
+           "default_can_read", "index_definitions", "mixin_indexes", "state"]
 
 if TYPE_CHECKING:
     from .admin.activity_views import DashboardView
