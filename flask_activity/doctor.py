@@ -123,7 +123,8 @@ def diagnose(st: ActivityState, engine: Engine) -> Diagnosis:
     models: list[ModelCheck] = []
     missing: list[IndexNeed] = []
     for name, spec in sorted(st.specs.items()):
-        existing: dict[str | None, list[str | None]] = {ix["name"]: list(ix["column_names"]) for ix in inspector.get_indexes(spec.table_name)}
+        existing: dict[str | None, list[str | None]] = {
+            ix["name"]: list(ix["column_names"]) for ix in inspector.get_indexes(spec.table_name)}
         needs = spec_indexes(spec)
         missing.extend(n for n in needs if not any(_covers(cols, n) for cols in existing.values()))
         check = ModelCheck(spec)
