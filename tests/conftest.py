@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +79,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @contextlib.contextmanager
-def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A new migrated database of ``kind`` (sqlite | postgresql), dropped afterwards; skips or fails as above."""
+def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory,
+                   migrate: Callable[[str], None] = _migrate) -> Iterator[str]:
+    """A new database of ``kind`` (sqlite | postgresql) made ready by ``migrate(url)`` (default: the bucketlist
+    app's migrations), dropped afterwards; skips or fails as above."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        _migrate(url)
+        migrate(url)
         yield url
         return
     problem = postgresql_unreachable(PG_ADMIN_URL)
@@ -92,7 +94,7 @@ def fresh_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             pytest.fail(f"CI requires PostgreSQL at {PG_ADMIN_URL}: {problem}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({problem}); SQLite only")
     with throwaway_postgresql(PG_ADMIN_URL) as url:
-        _migrate(url)
+        migrate(url)
         yield url
 
 
@@ -134,19 +136,20 @@ def app(database_url: str, app_config: dict[str, Any]) -> Iterator[Flask]:
         empty_database()
 
 
-def empty_database() -> None:
-    """Leave the current app's database empty for the next test (the fuzz tests' module-wide apps use it too)."""
-    db.session.remove()
-    with db.engine.begin() as conn:
+def empty_database(database: Any = db, tables: Sequence[str] = TABLES) -> None:
+    """Leave the current app's database empty for the next test (the fuzz tests' module-wide apps use it too);
+    ``database`` and ``tables`` (children first): another app's Flask-SQLAlchemy and tables (tests/adoption)."""
+    database.session.remove()
+    with database.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Connections left open by the test (e.g. an unread streamed response) hold locks.
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
-            for table in TABLES:
+            for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
-    db.engine.dispose()
+    database.engine.dispose()
 
 
 class Client(FlaskClient):

@@ -48,9 +48,12 @@ def activity_command(ctx: click.Context, **opts: Any) -> None:
             click.echo(chunk, nl=False)
         return
     click.echo(f"{'time (' + str(zone) + ')':<26} {'model':<11} {'id':>8} {'action':<8} {'actor':<28} label")
+    specs = activity.model_registry()
     for e in page.events:
+        # as the web feed: "system" only where the model records who acted, else "not recorded"
+        who = e.actor_email or ("system" if specs[e.model].actor(e.action) is not None else "not recorded")
         click.echo(f"{format_local(e.at, zone):<26} {e.model:<11} {e.id:>8} {e.action:<8} "
-                   f"{(e.actor_email or 'system'):<28} {e.label or ''}")
+                   f"{who:<28} {e.label or ''}")
     if not page.events:
         click.echo("(no events)")
     if cursor:

@@ -1,0 +1,1 @@
+"""The extension as two different apps adopted it: one shared test module, run against both."""

@@ -1,0 +1,76 @@
+"""The help desk as an app of its own: its commands, its settings and its own views' access rules (what it shares
+with every adopting app is in test_adoption.py)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from examples.helpdesk import SettingError, create_app
+from tests.adoption.conftest import helpdesk_config
+from tests.conftest import Client
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def helpdesk(tmp_path):
+    """The help desk on an empty SQLite file: no schema yet (init-db makes it)."""
+    app = create_app(helpdesk_config(f"sqlite:///{tmp_path / 'helpdesk.db'}") | {"REPORTS_DIR": str(tmp_path)})
+    app.test_client_class = Client
+    return app
+
+
+def login(app, username: str, password: str) -> Client:
+    client: Client = app.test_client()  # type: ignore[assignment]
+    token = _CSRF.search(client.get("/accounts/login").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    response = client.post("/accounts/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def test_init_db_and_seed_make_a_demo_whose_feed_shows_every_model(helpdesk):
+    runner = helpdesk.test_cli_runner()
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    seeded = runner.invoke(args=["seed"])
+    assert seeded.exit_code == 0, seeded.output
+    passwords = dict(re.findall(r"^\w+\s+(\w+)\s+password: (\S+)$", seeded.output, re.M))
+    assert set(passwords) == {"admin", "sam", "kim", "lee"}
+    assert login(helpdesk, "admin", passwords["admin"]).get("/admin/reports/").status_code == 200
+
+    feed = json.loads(runner.invoke(args=["activity", "--format", "json", "--limit", "500"]).output)
+    shown = {(e["model"], e["action"]) for e in feed["events"]}
+    assert shown == {("ticket", "created"), ("ticket", "updated"), ("ticket", "deleted"), ("comment", "created"),
+                     ("macro", "created"), ("macro", "deleted")}
+    assert set(feed["notes"]) == {"ticket", "comment"}  # what their columns cannot show, said once per model
+    table = runner.invoke(args=["activity", "--model", "ticket", "--limit", "5"]).output.splitlines()[1:6]
+    assert len(table) == 5 and all(" not recorded " in line and " system " not in line for line in table)
+
+    again = runner.invoke(args=["seed"])
+    assert again.exit_code == 1 and "has accounts already" in again.output
+
+
+def test_the_helpdesk_refuses_to_start_without_a_secret_key_unless_testing(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    with pytest.raises(SettingError) as info:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert info.value.exit_code == 2 and "\n" not in info.value.message
+    assert info.value.message.startswith("SECRET_KEY is not set")
+    assert create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True}).config["SECRET_KEY"]
+
+
+def test_agents_read_the_helpdesk_views_and_only_admins_write(helpdesk):
+    runner = helpdesk.test_cli_runner()
+    runner.invoke(args=["init-db"])
+    passwords = dict(re.findall(r"^\w+\s+(\w+)\s+password: (\S+)$", runner.invoke(args=["seed"]).output, re.M))
+    clients = {"anonymous": helpdesk.test_client(), "agent": login(helpdesk, "sam", passwords["sam"]),
+               "admin": login(helpdesk, "admin", passwords["admin"])}
+    views = [v.url for v in helpdesk.extensions["admin"][0]._views if getattr(v, "model", None) is not None]
+    assert len(views) == 4
+    got = {(url + page, who): client.get(url + page).status_code
+           for url in views for page in ("/", "/new/") for who, client in clients.items()}
+    assert got == {(url + page, who): {"anonymous": 302, "agent": 200 if page == "/" else 403, "admin": 200}[who]
+                   for url in views for page in ("/", "/new/") for who in clients}
+    assert clients["anonymous"].get("/admin/tickets/").location == "/accounts/login?next=/admin/tickets/"
