@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from flask_activity import ConfigError  # one error for every setting, the app's and the extension's
 
@@ -105,6 +107,9 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
         instance.mkdir(parents=True, exist_ok=True)
     if not app.config.get("REPORTS_DIR"):
         app.config["REPORTS_DIR"] = str(instance / "reports")
+    check_database_url("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config.get("REPORTS_DATABASE_URL"):
+        check_database_url("REPORTS_DATABASE_URL", app.config["REPORTS_DATABASE_URL"])
     check_timezone(app.config["APP_TIMEZONE"])
     check_metrics(app.config)
     if app.config.get("REPORTS_DATABASE_URL"):  # a Flask-SQLAlchemy bind that only the report runner uses
@@ -223,6 +228,42 @@ def check_rate_limits(config: dict[str, Any]) -> None:
         except ValueError as exc:
             raise ConfigError(f"{name} must be a rate such as '5 per minute' or '20/minute;100/hour', "
                               f"not {text!r}") from exc
+
+
+URL_EXAMPLES = "e.g. sqlite:////srv/app/app.db or postgresql+psycopg://user:password@host:5432/dbname"
+
+
+def check_database_url(name: str, value: Any) -> None:
+    """Raise ConfigError if SQLAlchemy cannot parse the URL in setting ``name`` or its driver is not installed.
+
+    Checked without connecting: parse the URL, load its dialect, import the dialect's DBAPI module. The message
+    never repeats the URL, which may hold a password.
+    """
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ConfigError(f"{name} is not a database URL: write dialect+driver://user:password@host:port/dbname "
+                          f"({URL_EXAMPLES})") from None
+    except ValueError:  # int() of the port
+        raise ConfigError(f"{name} has a port that is not a number ({URL_EXAMPLES})") from None
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ConfigError(f"{name} has port {url.port}; a port is between 1 and 65535")
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        hint = "postgresql+psycopg://..." if url.get_backend_name() == "postgres" else URL_EXAMPLES
+        raise ConfigError(f"{name} names a database or driver SQLAlchemy does not know, {url.drivername!r} "
+                          f"(use {hint})") from None
+    if dialect.is_async:
+        raise ConfigError(f"{name} names an asyncio driver, {url.drivername!r}, which this app cannot use "
+                          f"({URL_EXAMPLES})")
+    try:
+        dialect.import_dbapi()
+    except NotImplementedError:  # a third-party dialect with only the pre-2.0 dbapi(): the engine will say
+        pass
+    except ImportError as exc:
+        raise ConfigError(f"{name} uses {url.drivername}:// but its Python driver is not installed (no module "
+                          f"named {exc.name!r}): install it, or use a driver that is ({URL_EXAMPLES})") from None
 
 
 def check_timezone(name: str) -> ZoneInfo:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import stat
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,55 @@ def test_iana_app_timezone_is_accepted(tmp_path):
     app = create_app(overrides(tmp_path, SECRET_KEY=KEY, APP_TIMEZONE="Europe/Paris"))
     with app.app_context():
         assert display_zone().key == "Europe/Paris"
+
+
+# --- database URL ----------------------------------------------------------------------
+
+BAD_DATABASE_URLS = [  # (URL, what the one line says); every password is "secret", which no message may repeat
+    ("not a url", "is not a database URL"),
+    ("postgresql://user:secret@host:notaport/db", "port that is not a number"),
+    ("postgresql://user:secret@host:70000/db", "between 1 and 65535"),
+    ("mysql+nosuchdriver://user:secret@x/y", "'mysql+nosuchdriver'"),
+    ("postgres://user:secret@host/db", "postgresql+psycopg://"),
+    ("postgresql+psycopg_async://user:secret@host/db", "asyncio driver"),
+    pytest.param("oracle://user:secret@x/y", "no module named 'oracledb'",
+                 marks=pytest.mark.skipif(find_spec("oracledb") is not None, reason="oracledb is installed")),
+]
+
+
+def assert_names_setting_in_one_line(exc: pytest.ExceptionInfo, setting: str, says: str) -> None:
+    message = str(exc.value)
+    assert message.startswith(f"{setting} "), message
+    assert says in message and "\n" not in message, message
+    assert "secret" not in message, message
+
+
+@pytest.mark.parametrize(("url", "says"), BAD_DATABASE_URLS)
+def test_database_url_that_cannot_work_is_refused_in_one_line_without_its_password(tmp_path, url, says):
+    with pytest.raises(ConfigError) as caught:
+        create_app(overrides(tmp_path, SECRET_KEY=KEY, SQLALCHEMY_DATABASE_URI=url))
+    assert_names_setting_in_one_line(caught, "DATABASE_URL", says)
+
+
+def test_reports_database_url_that_cannot_work_is_refused_naming_it(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        create_app(overrides(tmp_path, SECRET_KEY=KEY, REPORTS_DATABASE_URL="mysql+nosuchdriver://u:secret@x/y"))
+    assert_names_setting_in_one_line(caught, "REPORTS_DATABASE_URL", "'mysql+nosuchdriver'")
+
+
+def test_database_url_from_the_environment_is_checked_at_create_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "mysql+nosuchdriver://user:secret@x/y")
+    monkeypatch.delenv("APP_ENV", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        create_app()
+    assert_names_setting_in_one_line(caught, "DATABASE_URL", "'mysql+nosuchdriver'")
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///relative/app.db", "postgresql+psycopg://u:p@127.0.0.1:1/x"])
+def test_database_url_with_an_installed_driver_is_accepted_without_connecting(tmp_path, url):
+    app = create_app(overrides(tmp_path, SECRET_KEY=KEY, SQLALCHEMY_DATABASE_URI=url))
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == url
 
 
 # --- development secret key ----------------------------------------------------------------

@@ -304,7 +304,8 @@ def test_bootstrap_seeds_an_empty_database_and_prints_a_working_admin_password(r
 
 def _manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "APP_ENV", "DATABASE_URL")}
-    environ.update(INSTANCE_DIR=str(tmp_path / "instance"), DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}", **env)
+    environ.update({"INSTANCE_DIR": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+                    **env})
     return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=environ,
                           capture_output=True, text=True, timeout=60)
 
@@ -332,3 +333,50 @@ def test_manage_py_seed_demo_without_schema_exits_2_pointing_at_init_db(tmp_path
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("error:") and "init-db" in lines[0]
+
+
+def assert_one_stderr_line(proc: subprocess.CompletedProcess, *mentions: str) -> str:
+    """Exit status 2, nothing on stdout and exactly one line on stderr, starting with 'error:'."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stdout == "", proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    for word in mentions:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(("url", "mention"), [
+    ("not a url", "not a database URL"),
+    ("postgresql://user:secret@host:notaport/db", "port"),
+    ("mysql+nosuchdriver://user:secret@x/y", "mysql+nosuchdriver"),
+])
+@pytest.mark.parametrize("command", [["init-db"], ["activity"], ["--help"]])
+def test_manage_py_with_an_unusable_database_url_exits_2_naming_it(tmp_path, url, mention, command):
+    line = assert_one_stderr_line(_manage(tmp_path, *command, DATABASE_URL=url), "DATABASE_URL", mention)
+    assert "secret" not in line
+    assert not (tmp_path / "instance" / "app.db").exists()
+
+
+@pytest.mark.parametrize(("args", "mentions"), [
+    (["activity", "--limit"], ["'--limit' requires an argument", "manage.py --help"]),
+    (["nosuchcommand"], ["no such command 'nosuchcommand'", "manage.py --help"]),
+    (["report", "run", "--param", "x"], ["missing argument 'NAME'", "manage.py report run --help"]),
+    (["activity", "--lmit", "3"], ["'--lmit'", "'--limit'", "manage.py activity --help"]),
+    (["create-user", "x@example.com", "--role", "root"], ["'root' is not one of", "manage.py create-user --help"]),
+])
+def test_manage_py_usage_errors_are_one_line_saying_what_to_fix(tmp_path, args, mentions):
+    line = assert_one_stderr_line(_manage(tmp_path, *args), *mentions)
+    assert "Usage:" not in line and "Try " not in line
+
+
+def test_manage_py_help_of_a_command_is_unchanged_and_exits_0(tmp_path):
+    proc = _manage(tmp_path, "activity", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Usage: manage.py activity [OPTIONS]") and "--limit" in proc.stdout
+
+
+def test_manage_py_group_without_a_command_shows_its_help(tmp_path):
+    proc = _manage(tmp_path, "report")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("Usage: manage.py report [OPTIONS] COMMAND") and "Commands:" in proc.stderr
