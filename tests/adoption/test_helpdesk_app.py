@@ -74,3 +74,30 @@ def test_agents_read_the_helpdesk_views_and_only_admins_write(helpdesk):
     assert got == {(url + page, who): {"anonymous": 302, "agent": 200 if page == "/" else 403, "admin": 200}[who]
                    for url in views for page in ("/", "/new/") for who in clients}
     assert clients["anonymous"].get("/admin/tickets/").location == "/accounts/login?next=/admin/tickets/"
+
+
+def test_the_doctor_wrote_the_helpdesks_index_migration_and_head_leaves_nothing_missing(helpdesk):
+    from flask_migrate import upgrade
+
+    runner = helpdesk.test_cli_runner()
+    with helpdesk.app_context():
+        upgrade(directory=helpdesk.extensions["migrate"].directory, revision="0001_helpdesk_schema")
+    before = runner.invoke(args=["activity", "doctor", "--format", "json"])
+    assert before.exit_code == 1
+    missing = {index["name"] for index in json.loads(before.output)["missing_indexes"]}
+    assert missing == {"ix_tickets_created_id", "ix_tickets_modified_id", "ix_tickets_archived_at_id",
+                       "ix_comments_created_id", "ix_comments_modified_id", "ix_comments_created_by_at_id"}
+    assert runner.invoke(args=["init-db"]).exit_code == 0  # to head: 0002_activity_indexes
+    after = runner.invoke(args=["activity", "doctor", "--format", "json"])
+    assert after.exit_code == 0 and json.loads(after.output)["missing_indexes"] == []
+
+
+def test_the_readme_shows_the_helpdesks_glue_as_it_is_and_counts_it_right():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    glue = (root / "examples/helpdesk/activity.py").read_text()
+    counted = [line for line in glue.splitlines() if line.strip() and not line.strip().startswith("#")]
+    readme = (root / "README.md").read_text()
+    assert f"({len(counted)} lines" in readme and f"in {len(counted)} lines of glue" in readme
+    assert glue.split("from __future__ import annotations\n", 1)[1].lstrip("\n") in readme
