@@ -72,6 +72,29 @@ class Adapter:
         self.journal.append(Write(model, pk, action, self.actor))
         return pk
 
+    def session(self) -> Any:
+        """The app's own Flask-SQLAlchemy session."""
+        raise NotImplementedError
+
+    def classes(self) -> dict[str, type]:
+        """Feed name -> the app's model class."""
+        raise NotImplementedError
+
+    def _add(self, model: str, row: Any) -> int:
+        self.session().add(row)
+        self.session().commit()
+        return self.wrote(model, row.id, "created")
+
+    def _change(self, model: str, change: Callable[[Any], None], action: str = "updated") -> Callable[[int], None]:
+        cls = self.classes()[model]
+
+        def apply(pk: int) -> None:
+            change(self.session().get(cls, pk))
+            self.session().commit()
+            self.wrote(model, pk, action)
+
+        return apply
+
 
 class BucketlistAdapter(Adapter):
     """The bucketlist admin (admin_app): integer users named by email, every model with the audit mixin."""
@@ -98,12 +121,15 @@ class BucketlistAdapter(Adapter):
     def login_form(self, account: Any) -> dict[str, str]:
         return {"email": account.email, "password": PASSWORD}
 
-    def _add(self, model: str, row: Any) -> int:
+    def session(self) -> Any:
         from admin_app.extensions import db
 
-        db.session.add(row)
-        db.session.commit()
-        return self.wrote(model, row.id, "created")
+        return db.session
+
+    def classes(self) -> dict[str, type]:
+        from admin_app.models import Bucketlist, Item, User
+
+        return {"user": User, "bucketlist": Bucketlist, "item": Item}
 
     def _user(self, label: str) -> int:
         from admin_app.accounts import create_user
@@ -125,19 +151,6 @@ class BucketlistAdapter(Adapter):
 
     def creators(self) -> dict[str, Callable[[str], int]]:
         return {"user": self._user, "bucketlist": self._bucketlist, "item": self._item}
-
-    def _change(self, model: str, change: Callable[[Any], None], action: str = "updated") -> Callable[[int], None]:
-        from admin_app.extensions import db
-        from admin_app.models import Bucketlist, Item, User
-
-        cls = {"user": User, "bucketlist": Bucketlist, "item": Item}[model]
-
-        def apply(pk: int) -> None:
-            change(db.session.get(cls, pk))
-            db.session.commit()
-            self.wrote(model, pk, action)
-
-        return apply
 
     def updaters(self) -> dict[str, Callable[[int], None]]:
         return {"user": self._change("user", lambda u: setattr(u, "display_name", "Renamed")),
@@ -175,12 +188,15 @@ class HelpdeskAdapter(Adapter):
     def login_form(self, account: Any) -> dict[str, str]:
         return {"username": account.username, "password": PASSWORD}
 
-    def _add(self, model: str, row: Any) -> int:
+    def session(self) -> Any:
         from examples.helpdesk.extensions import db
 
-        db.session.add(row)
-        db.session.commit()
-        return self.wrote(model, row.id, "created")
+        return db.session
+
+    def classes(self) -> dict[str, type]:
+        from examples.helpdesk.models import Comment, Macro, Ticket
+
+        return {"ticket": Ticket, "comment": Comment, "macro": Macro}
 
     def _new_ticket(self, label: str) -> int:
         from examples.helpdesk.models import Ticket
@@ -201,19 +217,6 @@ class HelpdeskAdapter(Adapter):
 
     def creators(self) -> dict[str, Callable[[str], int]]:
         return {"ticket": self._new_ticket, "comment": self._comment, "macro": self._macro}
-
-    def _change(self, model: str, change: Callable[[Any], None], action: str = "updated") -> Callable[[int], None]:
-        from examples.helpdesk.extensions import db
-        from examples.helpdesk.models import Comment, Macro, Ticket
-
-        cls = {"ticket": Ticket, "comment": Comment, "macro": Macro}[model]
-
-        def apply(pk: int) -> None:
-            change(db.session.get(cls, pk))
-            db.session.commit()
-            self.wrote(model, pk, action)
-
-        return apply
 
     def updaters(self) -> dict[str, Callable[[int], None]]:
         return {"ticket": self._change("ticket", lambda t: setattr(t, "status", "pending")),
