@@ -35,8 +35,9 @@ def safe_cell(value: Any) -> Any:
     if isinstance(value, (bool, int, float)):
         return value
     text = str(value)
-    # Leading spaces do not stop some spreadsheets from evaluating what follows them.
-    if (text.startswith(FORMULA_TRIGGERS) or text.lstrip().startswith(FORMULA_TRIGGERS)) \
+    # Leading spaces, and invisible format characters (a zero-width space, a BOM), do not stop some spreadsheets
+    # from evaluating what follows them.
+    if (text.startswith(FORMULA_TRIGGERS) or text.lstrip(IGNORED).startswith(FORMULA_TRIGGERS)) \
             and not _NUMBER.fullmatch(text):
         return "'" + text
     return text
@@ -46,7 +47,15 @@ def safe_cell(value: Any) -> Any:
 # cell): the triggers, and every whitespace character, since safe_cell looks past leading whitespace.
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")  # every str.isspace() character
-SUSPECT: tuple[str, ...] = tuple(dict.fromkeys(FORMULA_TRIGGERS + tuple(WHITESPACE)))
+# Invisible format characters (Unicode category Cf: U+200B, U+FEFF, U+2060...), looked past like whitespace: the
+# ranges of Unicode 14 (Python 3.11's unicodedata; a test compares them with the running Python's).
+_CF_RANGES = ((0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x70F, 0x70F), (0x890, 0x891),
+              (0x8E2, 0x8E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
+              (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+              (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+FORMAT_CHARACTERS = "".join(chr(c) for first, last in _CF_RANGES for c in range(first, last + 1))
+IGNORED = WHITESPACE + FORMAT_CHARACTERS
+SUSPECT: tuple[str, ...] = tuple(dict.fromkeys(FORMULA_TRIGGERS + tuple(IGNORED)))
 # Text that a CSV writer would quote, or that safe_cell might change: anything else is written as it is.
 NOT_PLAIN = re.compile('[,"\r\n]|^[' + re.escape("".join(SUSPECT)) + "]")
 

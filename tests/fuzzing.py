@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,8 +184,12 @@ PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 
 
 def starts_a_formula(cell: str) -> bool:
-    """A cell a spreadsheet could evaluate: a trigger first, or after leading whitespace, and not a number."""
-    return (cell.startswith(FORMULA_TRIGGERS) or cell.lstrip().startswith(FORMULA_TRIGGERS)) \
+    """A cell a spreadsheet could evaluate: a trigger first, or after leading whitespace and invisible format
+    characters (Unicode category Cf), and not a number."""
+    rest = cell
+    while rest and (rest[0].isspace() or unicodedata.category(rest[0]) == "Cf"):
+        rest = rest[1:]
+    return (cell.startswith(FORMULA_TRIGGERS) or rest.startswith(FORMULA_TRIGGERS)) \
         and not PLAIN_NUMBER.fullmatch(cell)
 
 

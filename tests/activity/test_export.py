@@ -16,7 +16,7 @@ from admin_app.models import Bucketlist, Item
 from flask_activity import activity
 from flask_activity.activity import ACTIONS, pgcopy
 from flask_activity.audit import acting_as
-from flask_activity.csvsafe import FORMULA_TRIGGERS, SUSPECT, WHITESPACE, chunked, csv_chunks, csv_lines, safe_cell
+from flask_activity.csvsafe import FORMULA_TRIGGERS, IGNORED, SUSPECT, chunked, csv_chunks, csv_lines, safe_cell
 from flask_activity.types import UTC
 from tests import factories
 
@@ -326,17 +326,20 @@ def test_formula_behind_spaces_or_in_full_width_is_neutralised(text):
 # --- the fast path: plain rows straight from the driver --------------------------------------
 
 
-def test_suspect_prefixes_cover_every_trigger_and_every_whitespace_character():
+def test_suspect_prefixes_cover_every_trigger_whitespace_and_invisible_format_character():
     import sys
+    import unicodedata
 
-    from flask_activity.csvsafe import FORMULA_TRIGGERS, SUSPECT
+    from flask_activity.csvsafe import FORMAT_CHARACTERS, FORMULA_TRIGGERS, SUSPECT
     spaces = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
-    assert set(SUSPECT) == spaces | set(FORMULA_TRIGGERS)
+    invisible = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    assert set(FORMAT_CHARACTERS) == invisible  # U+200B, U+FEFF, U+2060 and the rest of category Cf
+    assert set(SUSPECT) == spaces | invisible | set(FORMULA_TRIGGERS)
 
 
 # Free text a CSV writer must quote, or the formula guard must see: every suspect first character
 # (each trigger and each whitespace character), numbers (left alone, Unicode digits included), line breaks.
-NASTY_LABELS = [ch + "x" for ch in SUSPECT] + [ch + "=x" for ch in WHITESPACE] + [
+NASTY_LABELS = [ch + "x" for ch in SUSPECT] + [ch + "=x" for ch in IGNORED] + [
     "-12", "+3.5e2", "-\u0663", "a,b", 'say "hi"', "two\nlines", "cr\rhere", "crlf\r\nend", "\\.", "tab\tinside",
     "", "emoji \U0001F600", "caf\u00e9", "plain", "=1,2", ' "=q"', "\ufeff=bom", "x" * 200]
 
@@ -378,7 +381,7 @@ def test_event_csv_is_byte_for_byte_what_csv_chunks_writes_for_the_feed_events(a
     everything = parse("".join(csv_chunks(activity.EVENT_COLUMNS, activity.iter_event_csv(filters[0]))))
     assert_no_formula_cells(everything)
     labels = {row[6] for row in everything[1:]}
-    assert {"'" + ch + "=x" for ch in WHITESPACE} <= labels and {"'" + ch + "x" for ch in FORMULA_TRIGGERS} <= labels
+    assert {"'" + ch + "=x" for ch in IGNORED} <= labels and {"'" + ch + "x" for ch in FORMULA_TRIGGERS} <= labels
     assert {"-12", "+3.5e2", "two\nlines", "'-\u0663"} <= labels  # a number only in ASCII digits
     assert any(row[0] == "2026-03-02T10:00:00+00:00" for row in everything)
     assert any(row[0] == "2026-03-02T10:00:00.100000+00:00" for row in everything)
