@@ -65,7 +65,7 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis down: count in memory per process rather than fail logins
 
 
-class DevelopmentConfig(Config):
+class DevelopmentConfig(Config):  # no HSTS_SECONDS: a browser would refuse http://127.0.0.1 for a year
     pass
 
 
@@ -73,6 +73,7 @@ class ProductionConfig(Config):
     APP_ENV = "production"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = 365 * 24 * 3600  # browsers then refuse plain HTTP for this host (a year, as browsers expect)
 
 
 class TestConfig(Config):

@@ -53,10 +53,12 @@ class ReportsView(ActivityAccessMixin, BaseView):
         if path is None:
             abort(404, description="No downloadable file for this run.")
         try:
-            return send_file(path, as_attachment=True, download_name=path.name,
-                             mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"))
+            response = send_file(path, as_attachment=True, download_name=path.name,
+                                 mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"))
         except OSError:  # removed (e.g. pruned) between the check and the send
             abort(404, description="No downloadable file for this run.")
+        response.headers["Cache-Control"] = "no-store"  # send_file's no-cache lets a browser keep the data
+        return response
 
     @expose("/run", methods=("POST",))
     def run_now(self) -> Any:

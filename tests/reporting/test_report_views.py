@@ -137,6 +137,7 @@ def test_viewer_downloads_the_exact_file_of_a_succeeded_run(app, admin_user, vie
     assert response.status_code == 200
     assert response.data == on_disk
     assert response.mimetype == ("application/gzip" if compressed else "text/csv")
+    assert response.headers["Cache-Control"] == "no-store"  # like every data response (send_file said no-cache)
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment;") and Path(done.path).name in disposition
     text = gzip.decompress(response.data).decode() if compressed else response.get_data(as_text=True)

@@ -136,6 +136,7 @@ def test_login_cookie_is_httponly_lax_and_lasts_hours_not_days(client, admin_use
     attrs = _set_cookie(r)
     assert "httponly" in attrs and attrs.get("samesite") == "Lax"
     assert "secure" not in attrs  # plain-HTTP development and tests; production below
+    assert "Strict-Transport-Security" not in r.headers  # it would lock a browser out of http://127.0.0.1
     expires = parsedate_to_datetime(attrs["expires"])
     lifetime = expires - datetime.now(UTC)
     assert timedelta(hours=7, minutes=55) < lifetime <= timedelta(hours=8, minutes=1), lifetime
@@ -151,6 +152,8 @@ def test_production_login_cookie_is_secure(database_url, admin_user):
         assert r.status_code == 302
         attrs = _set_cookie(r)
         assert {"secure", "httponly"} <= attrs.keys() and attrs.get("samesite") == "Lax"
+        for path in ("/login", "/admin/", "/admin/activity/feed.json", "/static/app.css"):
+            assert c.get(path).headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains", path
     finally:
         with app.app_context():
             db.engine.dispose()
