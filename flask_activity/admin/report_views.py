@@ -10,7 +10,7 @@ from ..activity import MAX_ID
 from ..http import bad_request
 from ..reporting import runner, runs
 from ..reporting.definition import ReportError
-from ..reporting.files import report_file
+from ..reporting.files import report_file, run_location
 from ..reporting.overview import summaries
 from ..reporting.periods import PERIODS, named_period
 from ..reporting.registry import get_report, load_reports
@@ -39,6 +39,7 @@ class ReportsView(ActivityAccessMixin, BaseView):
             summaries=summaries(load_reports(), utcnow()),
             runs=history,
             downloadable={r.id for r in history if report_file(r, root) is not None},
+            locations={r.id: run_location(r, root) for r in history},
             report=report,
             limit=runs.HISTORY_LIMIT,
             periods=PERIODS,

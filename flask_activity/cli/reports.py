@@ -18,7 +18,7 @@ from flask_activity.reporting.models import ReportRun
 
 from ..reporting import runner, runs
 from ..reporting.definition import ReportDefinition, ReportError
-from ..reporting.files import reports_dir
+from ..reporting.files import reports_dir, run_location
 from ..reporting.periods import PERIODS, label, window
 from ..reporting.registry import get_report, load_reports
 from ..reporting.retention import prune
@@ -105,7 +105,7 @@ def run_command(name: str, since: str | None, until: str | None, period: str | N
         target = reports_dir() / ".stdout" / f"{defn.name}.csv"
     run = runner.start_run(defn, start, end, values)
     try:
-        run = runner.execute(run, defn, gzip=gzip, out=target, progress=_progress(defn.name))
+        run = runner.execute(run, defn, gzip=gzip, out=target, progress=_progress(defn.name), kept=not to_stdout)
     except runner.ReportFailed as exc:
         fail(f"report {defn.name} failed (run {exc.run.id}): {exc}")
     finally:
@@ -133,8 +133,14 @@ def history_command(name: str | None, limit: int) -> None:
     found = runs.run_history(name, limit)
     if not found:
         click.echo("(no runs)")
+    root = reports_dir()
     for r in found:
-        detail = r.error if r.status in ("failed", "missed") else f"{r.rows} rows, {r.bytes} bytes, {r.path}"
+        if r.status == "running":
+            detail = f"running since {format_local(r.started_at)}"
+        elif r.status in ("failed", "missed"):
+            detail = r.error or ""
+        else:
+            detail = f"{r.rows:,} rows, {r.bytes:,} bytes, sha256 {r.sha256}, {run_location(r, root)}"
         click.echo(f"{r.id:>6} {r.report:<16} {format_local(r.started_at):<24} {r.status:<9} "
                    f"{format_local(r.period_start)} .. {format_local(r.period_end)}  {detail}")
 

@@ -65,6 +65,21 @@ def inside(root: Path, recorded: str) -> Path | None:
     return target
 
 
+def run_location(run: ReportRun, root: str | Path) -> str:
+    """Where a run's output went, in words, for the run history (page and ``report history``): the file in
+    REPORTS_DIR, a file written elsewhere (``--out FILE``), standard output (``--out -``: no file was kept), or
+    nothing yet (running) or any more (failed, removed)."""
+    if run.status == "running":
+        return "running"
+    if run.status != "succeeded":
+        return ""
+    if not run.path:
+        return "written to standard output (no file kept)"
+    if Path(run.path).is_absolute():
+        return f"written to {run.path}, outside the reports folder"
+    return run.path if report_file(run, root) is not None else "file no longer available"
+
+
 def report_file(run: ReportRun, root: str | Path) -> Path | None:
     """The file of a succeeded run, only if it exists inside ``root`` (REPORTS_DIR); None otherwise.
 

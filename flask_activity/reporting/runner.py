@@ -37,10 +37,11 @@ def start_run(defn: ReportDefinition, since: datetime, until: datetime, params: 
 
 
 def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Path | None = None,
-            progress: Callable[[int], None] | None = None) -> ReportRun:
+            progress: Callable[[int], None] | None = None, kept: bool = True) -> ReportRun:
     """Produce the file for a started run and mark the run succeeded, or failed (and raise ReportFailed).
 
-    ``out`` replaces the file's place in REPORTS_DIR (``report run --out``). A KeyboardInterrupt or SystemExit is
+    ``out`` replaces the file's place in REPORTS_DIR (``report run --out``); ``kept=False``: the caller hands the
+    file on and removes it (``--out -``), so the run records no path. A KeyboardInterrupt or SystemExit is
     recorded as a failure too, then goes on up unchanged.
     """
     chunk_size = current_app.config["REPORT_CHUNK_SIZE"]
@@ -63,7 +64,8 @@ def execute(run: ReportRun, defn: ReportDefinition, gzip: bool = False, out: Pat
         if isinstance(exc, Exception):
             raise ReportFailed(run, message) from exc
         raise
-    return runs.succeed(run, rows, sink.bytes, sink.sha256, recorded_path(target), lag, _elapsed_ms(clock))
+    path = recorded_path(target) if kept else None
+    return runs.succeed(run, rows, sink.bytes, sink.sha256, path, lag, _elapsed_ms(clock))
 
 
 def _elapsed_ms(since: float) -> int:

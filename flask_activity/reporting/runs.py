@@ -60,9 +60,10 @@ def claim(report: str, params: dict[str, Any], since: datetime, until: datetime,
         return None
 
 
-def succeed(run: ReportRun, rows: int, size: int, sha256: str, path: str, lag_s: float | None,
+def succeed(run: ReportRun, rows: int, size: int, sha256: str, path: str | None, lag_s: float | None,
             duration_ms: int) -> ReportRun:
-    """Record a run's file as in place: rows, bytes, hash, path, replica lag."""
+    """Record a run's file as in place: rows, bytes, hash, path (None: sent to standard output, not kept),
+    replica lag."""
     run.status, run.rows, run.bytes, run.sha256, run.path = "succeeded", rows, size, sha256, path
     run.source_lag_ms = None if lag_s is None else int(lag_s * 1000)
     run.finished_at = utcnow()

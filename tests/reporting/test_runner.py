@@ -237,6 +237,28 @@ def test_cli_run_prints_a_one_line_summary(known, runner_cli, reports_dir):
     assert line.startswith("activity: 7 rows,") and "activity_2026-03-02_2026-03-03.csv" in line
 
 
+def test_a_run_to_stdout_records_no_made_up_path_and_history_says_where_each_run_went(known, app, runner_cli,
+                                                                                     reports_dir, viewer_client):
+    streamed = runner_cli.invoke(args=["report", "run", "activity", "--since", "2026-03-02", "--until", "2026-03-03",
+                                       "--out", "-"])
+    assert streamed.exit_code == 0 and streamed.output.startswith("at,model,id,action")
+    kept = runner_cli.invoke(args=["report", "run", "activity", "--since", "2026-03-02", "--until", "2026-03-04"])
+    assert kept.exit_code == 0, kept.output
+    in_progress = runner.start_run(load_reports()["activity"], DAY, DAY + timedelta(days=1), {})
+    first, second = db.session.scalars(select(ReportRun).where(ReportRun.status == "succeeded")
+                                       .order_by(ReportRun.id)).all()
+    assert first.path is None and first.sha256 and first.rows == 7  # what happened: bytes sent, none kept
+    assert not list(reports_dir.rglob("*.csv"))[1:]  # only the second run's file is on disk
+
+    lines = {int(line.split()[0]): line for line in runner_cli.invoke(args=["report", "history"]).output.splitlines()}
+    assert lines[first.id].endswith(f"7 rows, {first.bytes:,} bytes, sha256 {first.sha256}, "
+                                    "written to standard output (no file kept)")
+    assert lines[second.id].endswith(f"sha256 {second.sha256}, {second.path}")
+    assert "running since" in lines[in_progress.id] and "None" not in lines[in_progress.id]
+    page = viewer_client.get("/admin/reports/").get_data(as_text=True)
+    assert "written to standard output (no file kept)" in page and "file no longer available" not in page
+
+
 @pytest.mark.parametrize("args, message", [
     (["report", "run", "nope"], "unknown report"),
     (["report", "run", "activity", "--since", "2026-03-02"], "both --since and --until"),
