@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from admin_app import ConfigError
+from admin_app.config import from_environment
 from tests.conftest import Client
 
 #: The model lists and the activity feed, as a page, JSON and CSV.
@@ -65,3 +67,25 @@ def test_unknown_parameters_are_not_copied_into_the_links_of_a_page(admin_client
           f"{len(padded.get_data()):,} bytes (+{grown:,}), copies: {padded.get_data(as_text=True).count('junk599')}")
     assert padded.get_data(as_text=True).count("junk599") <= 1
     assert grown < 2 * len(junk)
+
+
+def test_the_limits_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_CONTENT_LENGTH", "2048")
+    monkeypatch.setenv("WEB_STATEMENT_TIMEOUT", "2.5")
+    monkeypatch.setenv("EXPORT_SEND_TIMEOUT", "30")
+    settings = from_environment()
+    assert (settings["MAX_CONTENT_LENGTH"], settings["WEB_STATEMENT_TIMEOUT"], settings["EXPORT_SEND_TIMEOUT"]) == (
+        2048, 2.5, 30)
+
+
+@pytest.mark.parametrize(("name", "value"), [("MAX_CONTENT_LENGTH", "1MB"), ("MAX_SEARCH_WORDS", "0"),
+                                             ("WEB_STATEMENT_TIMEOUT", "-1"), ("WEB_STATEMENT_TIMEOUT", "nan"),
+                                             ("EXPORT_CONCURRENCY", "")])
+def test_a_limit_that_is_not_a_number_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                              value: str) -> None:
+    monkeypatch.setenv(name, value)
+    if value == "":  # unset, as every empty variable
+        assert name not in from_environment()
+        return
+    with pytest.raises(ConfigError, match=f"^{name} must be a"):
+        from_environment()
