@@ -5,8 +5,11 @@ from typing import Any
 
 from flask import Flask
 
+from flask_activity import limits
+
 from . import errors, security
 from .config import BASE_DIR, Config, ConfigError, load_config
+from .dbutil import bound_web_statements, enable_sqlite_pragmas, with_custom_plans
 from .extensions import csrf, db, login_manager, migrate
 
 __all__ = ["ConfigError", "create_app"]
@@ -25,11 +28,10 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, login and CSRF protection to ``app``, with per-database engine settings."""
+    """Bind the database, migrations, login and CSRF protection to ``app``, with per-database engine settings and
+    the limits of one web request (its database time, its query string)."""
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("postgresql"):
-        from .dbutil import with_custom_plans
-
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = with_custom_plans(app.config.get("SQLALCHEMY_ENGINE_OPTIONS"))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
@@ -37,11 +39,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
     csrf.init_app(app)
-    if uri.startswith("sqlite"):
-        from .dbutil import enable_sqlite_pragmas
-
-        with app.app_context():
+    with app.app_context():
+        if uri.startswith("sqlite"):
             enable_sqlite_pragmas(db.engine)
+        bound_web_statements(db.session, db.engine)
+    limits.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -63,6 +63,18 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_STRATEGY = "moving-window"  # "5 per minute" means any 60 s, not twice 5 around a minute boundary
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis down: count in memory per process rather than fail logins
+    # What one web request may cost (docs/RELIABILITY.md). A body over MAX_CONTENT_LENGTH bytes is refused (413)
+    # before it is read; so are query strings, search words and list filters over their caps (400, saying the cap).
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    MAX_QUERY_STRING_BYTES = 8192
+    MAX_SEARCH_WORDS = 20
+    MAX_FILTERS = 20
+    # Seconds of database time per web request (PostgreSQL statement_timeout, SQLite an interrupt); 0: no limit.
+    # The CLI and the report runner are not bound by it (REPORT_STATEMENT_TIMEOUT bounds reports).
+    WEB_STATEMENT_TIMEOUT = 10.0
+    # Seconds `manage.py run` keeps a connection whose client stopped reading (a stalled download) before closing it.
+    EXPORT_SEND_TIMEOUT = 60
+    EXPORT_CONCURRENCY = 4  # CSV exports written at once per process; more are refused (503) so pages keep threads
 
 
 class DevelopmentConfig(Config):  # no HSTS_SECONDS: a browser would refuse http://127.0.0.1 for a year
@@ -171,12 +183,39 @@ def from_environment() -> dict[str, Any]:
         if not timeout.isdigit():
             raise ConfigError(f"REPORT_STATEMENT_TIMEOUT must be a whole number of seconds, not {timeout!r}")
         out["REPORT_STATEMENT_TIMEOUT"] = int(timeout)
+    out.update(_request_limits())
     enabled = _env("METRICS_ENABLED")
     if enabled is not None:
         out["METRICS_ENABLED"] = parse_bool("METRICS_ENABLED", enabled)
     limited = _env("RATELIMIT_ENABLED")
     if limited is not None:
         out["RATELIMIT_ENABLED"] = parse_bool("RATELIMIT_ENABLED", limited)
+    return out
+
+
+#: Request limits read from the environment: name -> (type, least value). A cap of 0 would refuse every request;
+#: a timeout of 0 means none.
+REQUEST_LIMITS: dict[str, tuple[type, float]] = {
+    "MAX_CONTENT_LENGTH": (int, 1), "MAX_QUERY_STRING_BYTES": (int, 1), "MAX_SEARCH_WORDS": (int, 1),
+    "MAX_FILTERS": (int, 1), "EXPORT_SEND_TIMEOUT": (int, 1), "EXPORT_CONCURRENCY": (int, 1),
+    "WEB_STATEMENT_TIMEOUT": (float, 0)}
+
+
+def _request_limits() -> dict[str, Any]:
+    """REQUEST_LIMITS given in the environment; a value that is not a number, or is too small, raises ConfigError."""
+    out: dict[str, Any] = {}
+    for name, (kind, least) in REQUEST_LIMITS.items():
+        text = _env(name)
+        if text is None:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not least <= value < float("inf"):
+            what = "a whole number" if kind is int else "a number of seconds"
+            raise ConfigError(f"{name} must be {what}, at least {least:g}, not {text!r}")
+        out[name] = value
     return out
 
 

@@ -128,7 +128,8 @@ def test_every_error_handler_is_registered_by_errors(bare_app: Flask) -> None:
     handlers: dict[Any, Any] = {}
     for by_class in bare_app.error_handler_spec[None].values():
         handlers |= by_class
-    owned = {errors.csrf_error, errors.error_page, errors.too_many_attempts, errors.database_unavailable}
+    owned = {errors.csrf_error, errors.error_page, errors.too_many_attempts, errors.database_unavailable,
+             errors.too_large, errors.busy}
     assert set(handlers.values()) == owned
 
 

@@ -80,9 +80,10 @@ class DashboardView(ActivityAccessMixin, AdminIndexView):
 
     @staticmethod
     def _chart_choices(current: str) -> list[tuple[str, str, bool]]:
-        """(label, URL, is current) per chart model, "All" first. The other arguments (exact=1) are kept; they
-        are encoded here rather than passed to url_for, which would take "_external" or "_scheme" as its own."""
-        kept = [(k, v) for k, v in request.args.items(multi=True) if k != "chart_model"]
+        """(label, URL, is current) per chart model, "All" first. The page's own other state (exact=1) is kept,
+        nothing else: every unknown argument was copied into each link. Encoded here rather than passed to url_for,
+        which would take "_external" or "_scheme" as its own."""
+        kept = [("exact", "1")] if request.args.get("exact") == "1" else []
         choices = []
         for name in ("", *activity.model_registry()):
             query = urlencode(kept + ([("chart_model", name)] if name else []))

@@ -1,11 +1,13 @@
 """Streamed CSV responses, shared by the activity export and the model list exports."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
-from flask import Response, stream_with_context
+from flask import Flask, Response, current_app, stream_with_context
 from sqlalchemy import literal, select
+from werkzeug.exceptions import ServiceUnavailable
 
 from .. import signals
 from ..csvsafe import Chunk, csv_chunks
@@ -22,13 +24,35 @@ def csv_response(filename: str, header: Sequence[str], chunks: Iterable[Chunk], 
     session is closed when the view returns (a COPY in progress would hold its connection).
     """
     db.session.execute(select(literal(1)))
-    observed = _ObservedCSV(header, chunks, export) if signals.export_streamed.receivers else None
-    response = Response(stream_with_context(observed or csv_chunks(header, chunks)),
-                        mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"})
-    if observed is not None:
-        # stream_with_context does not close an iterator it never started; the response's close always runs.
-        response.call_on_close(observed.close)
+    slots = export_slots(current_app)
+    if not slots.acquire(blocking=False):
+        raise ServiceUnavailable(f"{current_app.config.get('EXPORT_CONCURRENCY', 4)} exports are being written "
+                                 "right now, the most at once. Try again in a minute.", retry_after=60)
+    try:
+        observed = _ObservedCSV(header, chunks, export) if signals.export_streamed.receivers else None
+        response = Response(stream_with_context(observed or csv_chunks(header, chunks)),
+                            mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={filename}"})
+        if observed is not None:
+            # stream_with_context does not close an iterator it never started; the response's close always runs.
+            response.call_on_close(observed.close)
+    except BaseException:
+        slots.release()
+        raise
+    response.call_on_close(slots.release)  # however the download ends: complete, cut off, never started
     return response
+
+
+def export_slots(app: Flask) -> threading.BoundedSemaphore:
+    """The app's EXPORT_CONCURRENCY slots (default 4): CSV exports written at once by this process.
+
+    An export keeps a server thread and a database connection while it is written; with no cap, sixteen at once
+    held every thread of the server and the login page waited seconds behind them. The rest are refused (503).
+    """
+    key = "flask_activity.export_slots"
+    slots = app.extensions.get(key)
+    if slots is None:  # setdefault: two first requests at once still share one semaphore
+        slots = app.extensions.setdefault(key, threading.BoundedSemaphore(int(app.config.get("EXPORT_CONCURRENCY", 4))))
+    return slots
 
 
 class _ObservedCSV:

@@ -34,18 +34,21 @@ class LiveServer:
     """gunicorn (gthread workers) serving ``app`` on a free port of 127.0.0.1; ready once ``ready_path`` says 200.
 
     ``env`` is the whole environment of the server (the app's settings among it). ``fallback`` is the command to
-    run instead when gunicorn is not installed, ``{port}`` in it replaced by the port (None: gunicorn required).
+    run instead when gunicorn is not installed, ``{port}`` in it replaced by the port (None: gunicorn required);
+    ``command`` is one to run instead of gunicorn in any case (a test of another server, e.g. ``manage.py run``).
     The server runs in its own process group, so ``stop()`` ends its workers too.
     """
 
     def __init__(self, env: Mapping[str, str], log_path: Path, *, workers: int = 1, threads: int = 4,
                  app: str = "admin_app:create_app()", cwd: Path | None = None,
-                 fallback: Sequence[str] | None = None, ready_path: str = "/login", wait_seconds: float = 60) -> None:
+                 fallback: Sequence[str] | None = None, ready_path: str = "/login", wait_seconds: float = 60,
+                 command: Sequence[str] | None = None) -> None:
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.log_path = log_path
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        self.gunicorn = gunicorn.exists() or fallback is None
+        fallback = command or fallback
+        self.gunicorn = command is None and (gunicorn.exists() or fallback is None)
         if self.gunicorn:
             cmd = [str(gunicorn), "-w", str(workers), "-k", "gthread", "--threads", str(threads),
                    "-b", f"{HOST}:{self.port}", "--log-level", "warning", app]
