@@ -18,7 +18,7 @@ from .dbutil import over_budget
 from .extensions import login_manager
 
 #: HTTP errors shown on the app's error page with Werkzeug's description.
-PAGE_CODES = (400, 403, 404, 405)
+PAGE_CODES = (400, 403, 404, 405, 409, 410)
 #: Errors that mean the database is not answering (lost or refused connection, lock or statement timeout).
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 RETRY_AFTER = "30"  # seconds a client should wait after a 503

@@ -1,6 +1,7 @@
 """/admin/reports/: report definitions, run history, downloads and Run now. Parse input, call, render."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
@@ -10,7 +11,7 @@ from ..activity import MAX_ID
 from ..http import bad_request
 from ..reporting import runner, runs
 from ..reporting.definition import ReportError
-from ..reporting.files import report_file, run_location
+from ..reporting.files import file_sha256, report_file, run_location
 from ..reporting.overview import summaries
 from ..reporting.periods import PERIODS, named_period
 from ..reporting.registry import get_report, load_reports
@@ -18,6 +19,7 @@ from ..timefmt import display_zone
 from ..types import utcnow
 from .access import ActivityAccessMixin
 
+log = logging.getLogger(__name__)
 MIMETYPES = {".gz": "application/gzip", ".csv": "text/csv"}
 
 
@@ -34,12 +36,13 @@ class ReportsView(ActivityAccessMixin, BaseView):
                 return bad_request(str(exc))
         history = runs.run_history(report)
         root = current_app.config["REPORTS_DIR"]
+        replaced = runs.superseded_by(history)
         return self.render(
             "activity/reports.html",
             summaries=summaries(load_reports(), utcnow()),
             runs=history,
-            downloadable={r.id for r in history if report_file(r, root) is not None},
-            locations={r.id: run_location(r, root) for r in history},
+            downloadable={r.id for r in history if r.id not in replaced and report_file(r, root) is not None},
+            locations={r.id: run_location(r, root, replaced.get(r.id)) for r in history},
             report=report,
             limit=runs.HISTORY_LIMIT,
             periods=PERIODS,
@@ -51,12 +54,21 @@ class ReportsView(ActivityAccessMixin, BaseView):
     def download(self, run_id: int) -> Any:
         run = runs.get_run(run_id)
         path = report_file(run, current_app.config["REPORTS_DIR"]) if run else None
-        if path is None:
+        if path is None or run is None:
             abort(404, description="No downloadable file for this run.")
+        newer = runs.superseded_by([run]).get(run.id)
+        if newer is not None:
+            abort(410, description=f"Run {run.id}'s file was replaced by run {newer}, which ran the same report over "
+                                   f"the same period; download run {newer} instead.")
         try:
+            if file_sha256(path) != run.sha256:
+                log.error("report file %s does not match the SHA-256 run %s recorded (%s); not served",
+                          path, run.id, run.sha256)
+                abort(409, description=f"The file of run {run.id} has changed on disk since the run wrote it (its "
+                                       "SHA-256 no longer matches), so it is not served. Run the report again.")
             response = send_file(path, as_attachment=True, download_name=path.name,
                                  mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"))
-        except OSError:  # removed (e.g. pruned) between the check and the send
+        except OSError:  # removed (e.g. pruned) between the checks and the send
             abort(404, description="No downloadable file for this run.")
         response.headers["Cache-Control"] = "no-store"  # send_file's no-cache lets a browser keep the data
         return response

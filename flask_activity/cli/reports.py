@@ -133,14 +133,15 @@ def history_command(name: str | None, limit: int) -> None:
     found = runs.run_history(name, limit)
     if not found:
         click.echo("(no runs)")
-    root = reports_dir()
+    root, replaced = reports_dir(), runs.superseded_by(found)
     for r in found:
         if r.status == "running":
             detail = f"running since {format_local(r.started_at)}"
         elif r.status in ("failed", "missed"):
             detail = r.error or ""
         else:
-            detail = f"{r.rows:,} rows, {r.bytes:,} bytes, sha256 {r.sha256}, {run_location(r, root)}"
+            where = run_location(r, root, replaced.get(r.id))
+            detail = f"{r.rows:,} rows, {r.bytes:,} bytes, sha256 {r.sha256}, {where}"
         click.echo(f"{r.id:>6} {r.report:<16} {format_local(r.started_at):<24} {r.status:<9} "
                    f"{format_local(r.period_start)} .. {format_local(r.period_end)}  {detail}")
 

@@ -65,10 +65,19 @@ def inside(root: Path, recorded: str) -> Path | None:
     return target
 
 
-def run_location(run: ReportRun, root: str | Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the bytes on disk, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def run_location(run: ReportRun, root: str | Path, superseded_by: int | None = None) -> str:
     """Where a run's output went, in words, for the run history (page and ``report history``): the file in
     REPORTS_DIR, a file written elsewhere (``--out FILE``), standard output (``--out -``: no file was kept), or
-    nothing yet (running) or any more (failed, removed)."""
+    nothing yet (running) or any more (failed, removed, or replaced by a newer run of the same period)."""
     if run.status == "running":
         return "running"
     if run.status != "succeeded":
@@ -77,6 +86,8 @@ def run_location(run: ReportRun, root: str | Path) -> str:
         return "written to standard output (no file kept)"
     if Path(run.path).is_absolute():
         return f"written to {run.path}, outside the reports folder"
+    if superseded_by is not None:
+        return f"superseded by run {superseded_by} (same period, same file)"
     return run.path if report_file(run, root) is not None else "file no longer available"
 
 

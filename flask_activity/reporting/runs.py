@@ -227,3 +227,15 @@ def paths_in_use(excluding: Iterable[int]) -> set[str]:
     """The file paths recorded by every run except ``excluding``."""
     return set(db.session.scalars(select(ReportRun.path).where(
         ReportRun.path.is_not(None), ReportRun.id.not_in(sorted(excluding) or [0]))))
+
+
+def superseded_by(found: Iterable[ReportRun]) -> dict[int, int]:
+    """Run id -> the newer succeeded run that wrote the same file (re-running a period replaces its file), for the
+    succeeded runs in ``found`` that have one. Asked of the table, so a page of history needs one query."""
+    paths = {run.path for run in found if run.status == "succeeded" and run.path}
+    if not paths:
+        return {}
+    newest = dict(db.session.execute(select(ReportRun.path, func.max(ReportRun.id)).where(
+        ReportRun.status == "succeeded", ReportRun.path.in_(sorted(paths))).group_by(ReportRun.path)).all())
+    return {run.id: newest[run.path] for run in found
+            if run.status == "succeeded" and run.path in newest and newest[run.path] > run.id}

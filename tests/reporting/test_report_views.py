@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import html
 import re
 from datetime import UTC, datetime, timedelta
@@ -142,6 +143,33 @@ def test_viewer_downloads_the_exact_file_of_a_succeeded_run(app, admin_user, vie
     assert disposition.startswith("attachment;") and Path(done.path).name in disposition
     text = gzip.decompress(response.data).decode() if compressed else response.get_data(as_text=True)
     assert "See Kyoto" in text
+
+
+def test_an_older_run_of_the_same_period_is_superseded_not_served_the_newer_file(app, admin_user, viewer_client,
+                                                                                 reports_dir, caplog):
+    bl = factories.bucketlist(admin_user, "Trips", actor=admin_user)
+    factories.item(bl, "See Kyoto", actor=admin_user)
+    until = utcnow() + timedelta(days=1)
+    older = runner.run_report(load_reports()["items"], DAY, until)
+    factories.item(bl, "See Nara", actor=admin_user)
+    newer = runner.run_report(load_reports()["items"], DAY, until)
+    assert older.path == newer.path and older.sha256 != newer.sha256  # the same file name, other bytes
+
+    refused = viewer_client.get(download_url(older.id))
+    assert refused.status_code == 410 and f"replaced by run {newer.id}" in refused.get_data(as_text=True)
+    assert b"See Nara" not in refused.data
+    page = viewer_client.get("/admin/reports/").get_data(as_text=True)
+    assert f"superseded by run {newer.id}" in page and download_url(older.id) not in page
+    assert older.sha256 in page and newer.sha256 in page
+    served = viewer_client.get(download_url(newer.id))
+    assert served.status_code == 200 and hashlib.sha256(served.data).hexdigest() == newer.sha256
+
+    (reports_dir / newer.path).write_bytes(b"id,title\n1,tampered\n")  # changed on disk after the run
+    with caplog.at_level("ERROR"):
+        tampered = viewer_client.get(download_url(newer.id))
+    assert tampered.status_code == 409 and b"tampered" not in tampered.data
+    assert "SHA-256 no longer matches" in tampered.get_data(as_text=True)
+    assert any("does not match the SHA-256" in r.getMessage() for r in caplog.records)
 
 
 def test_run_paths_outside_reports_dir_are_refused(viewer_client, reports_dir, tmp_path):
