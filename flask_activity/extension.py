@@ -60,8 +60,10 @@ class ActivityReporting:
 
             init_cli(app)
         from .metrics import init_metrics
+        from .reporting.runner import recover_on_first_request
 
         init_metrics(app)
+        recover_on_first_request(app)
         return st
 
     def refresh_models(self, app: Flask | None = None) -> dict[str, ModelSpec]:

@@ -544,7 +544,7 @@ def test_kill_9_at_twenty_random_points_mid_report_leaves_no_partial_file_and_tw
     serve([], stop)  # the scheduler's start-up: the last kill's run and file
     orphans = files_in(reports_dir)
     runs = {r.id: r for r in committed_runs("activity") if r.id != full_id}
-    failed = [r for r in runs.values() if r.status == "failed" and "ended before it finished" in r.error]
+    failed = [r for r in runs.values() if r.status == "failed" and "stopped before it finished" in r.error]
     mid_write = [size for _, _, size in killed if size > len(",".join(activity.columns)) + 2]
     print(f"\n{KILLS} kills mid-report ({len(mid_write)} mid-write, up to "
           f"{max(s for _, _, s in killed) / full_size:.0%} of {full_size:,} bytes): 0 partial files, "

@@ -5,13 +5,16 @@ and turns any failure into a failed run and ReportFailed, leaving no file under 
 """
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from flask_activity.reporting.models import ReportRun
 
@@ -20,6 +23,8 @@ from .definition import ReportDefinition, RunContext
 from .files import AtomicFile, cleanup_temp_files, final_path, recorded_path
 from .snapshot import read_snapshot
 from .writer import write_csv
+
+log = logging.getLogger(__name__)
 
 
 class ReportFailed(RuntimeError):
@@ -85,3 +90,29 @@ def recover() -> None:
     """Start-up housekeeping: runs of dead processes are marked failed, then their temporary files removed."""
     runs.fail_stale_runs()
     cleanup_temp_files(keep_runs=runs.running_ids())
+
+
+def recover_on_first_request(app: Flask) -> None:
+    """Run ``recover()`` at a web process's first request, once: a server stopped during Run now left its run
+    'running' and a temporary file, and only the CLI and the scheduler recovered them. A database not ready yet
+    (no tables) is logged and tried again at the next request."""
+    lock = threading.Lock()
+    done = False
+
+    def recover_once() -> None:
+        nonlocal done
+        if done:
+            return
+        with lock:
+            if done:
+                return
+            try:
+                recover()
+            except (SQLAlchemyError, OSError) as exc:
+                db = current_app.extensions["sqlalchemy"]
+                db.session.rollback()
+                log.warning("report runs left running were not recovered yet: %s", runs.describe(exc))
+                return
+            done = True
+
+    app.before_request(recover_once)

@@ -114,7 +114,8 @@ def fail_stale_runs(now: datetime | None = None) -> list[ReportRun]:
     stale: list[tuple[ReportRun, str]] = []
     for run in db.session.scalars(select(ReportRun).where(ReportRun.status == "running")):
         if run.host == host and run.pid and run.pid != os.getpid() and not _alive(run.pid):
-            stale.append((run, f"the process running it (pid {run.pid}) ended before it finished"))
+            stale.append((run, f"the server or command running it stopped before it finished (pid {run.pid} "
+                               "is gone)"))
         elif run.started_at < now - timeout:
             stale.append((run, f"still running after {timeout}; marked failed"))
     return _fail_left_running(stale, now)

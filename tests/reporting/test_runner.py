@@ -230,6 +230,37 @@ def test_kill_9_leaves_no_file_under_the_final_name_and_the_run_ends_failed(app,
     assert run_row.status == "failed" and f"pid {proc.pid}" in run_row.error
 
 
+def test_a_web_process_recovers_at_its_first_request_a_run_its_killed_predecessor_left(app, reports_dir,
+                                                                                       database_url):
+    """The server killed during Run now: the next web process's first request marks the run failed and removes
+    its temporary file (before, only the CLI and the scheduler did)."""
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN, database_url, str(reports_dir)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(reports_dir.rglob("*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(reports_dir.rglob("*.tmp")), "the run never started writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    from admin_app import create_app
+
+    restarted = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REPORTS_DIR": str(reports_dir),
+                            "APP_ENV": "testing"})
+    try:
+        assert restarted.test_client().get("/login").status_code == 200  # any first request
+        db.session.expire_all()
+        run_row = db.session.scalars(select(ReportRun)).one()
+        assert run_row.status == "failed" and "stopped before it finished" in run_row.error
+        assert f"pid {proc.pid}" in run_row.error
+        assert not list(reports_dir.rglob("*.tmp"))
+    finally:
+        with restarted.app_context():
+            db.engine.dispose()
+
+
 def test_cli_run_prints_a_one_line_summary(known, runner_cli, reports_dir):
     result = runner_cli.invoke(args=["report", "run", "activity", "--since", "2026-03-02", "--until", "2026-03-03"])
     assert result.exit_code == 0, result.output
