@@ -44,7 +44,13 @@ def _fmt_datetime(view: Any, value: datetime, name: str | None = None) -> str:
 
 
 class IntIdAjaxLoader(QueryAjaxModelLoader):
-    """Ajax select loader that treats a malformed id as no choice (PostgreSQL rejects it with an error)."""
+    """Ajax select loader that treats a malformed id as no choice (PostgreSQL rejects it with an error) and never
+    offers a soft-deleted row (a deleted user as a new owner, a deleted bucketlist for an item)."""
+
+    def get_query(self) -> Any:
+        query = super().get_query()
+        deleted_at = getattr(self.model, "deleted_at", None)
+        return query if deleted_at is None else query.filter(deleted_at.is_(None))
 
     def get_one(self, pk: Any) -> Any:
         pk = parse_id(pk)

@@ -100,6 +100,18 @@ def test_create_form_has_the_expected_fields(admin_client, admin_user):
     assert found.status_code == 200 and found.get_json() == [[bl.id, "Travel"]]
 
 
+def test_lookups_never_offer_a_soft_deleted_user_or_bucketlist(admin_client, admin_user, make_user):
+    gone, kept = make_user("gone-owner@example.com"), make_user("kept-owner@example.com")
+    gone.soft_delete()
+    old_trip, new_trip = _bucketlist(admin_user, title="Trip old"), _bucketlist(admin_user, title="Trip new")
+    old_trip.soft_delete()
+    db.session.commit()
+    owners = admin_client.get("/admin/bucketlists/ajax/lookup/?name=owner&query=-owner@").get_json()
+    assert owners == [[kept.id, "kept-owner@example.com"]]
+    lists = admin_client.get("/admin/items/ajax/lookup/?name=bucketlist&query=Trip").get_json()
+    assert lists == [[new_trip.id, "Trip new"]]
+
+
 def test_admin_creates_item_with_actor_and_aware_utc_timestamps(admin_client, admin_user):
     admin_id = admin_user.id
     bl = _bucketlist(admin_user)
