@@ -9,8 +9,10 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model import typefmt
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
@@ -25,6 +27,7 @@ from ..accounts import EMAIL_PATTERN, MIN_PASSWORD, set_password
 from ..extensions import db
 from ..models import ROLES, User, normalize_email
 from .access import SecureViewMixin
+from .refusals import log_refusal, refusal_message
 
 AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "updated_by")
 
@@ -157,6 +160,19 @@ class AuditedModelView(SecureViewMixin, ModelView):
         if not is_created and model.deleted_at is not None:
             raise ValidationError("This record is deleted; restore it before editing it.")
 
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """A database refusal on create, update, delete or an action is a sentence on the page, never the
+        statement, its parameters or the driver's text (Flask-Admin flashed all three)."""
+        if isinstance(exc, SQLAlchemyError):
+            log_refusal(self.name, exc)
+            flash(refusal_message(exc), "error")
+            return True
+        return bool(super().handle_view_exception(exc))
+
+    def _refused(self, exc: SQLAlchemyError) -> None:
+        db.session.rollback()
+        self.handle_view_exception(exc)
+
     def _create_ajax_loader(self, name: str, options: dict[str, Any]) -> Any:
         loader = super()._create_ajax_loader(name, options)
         return IntIdAjaxLoader(name, loader.session, loader.model, **options)
@@ -170,10 +186,22 @@ class AuditedModelView(SecureViewMixin, ModelView):
         """Soft delete: set deleted_at and updated_by; the row stays."""
         if model.deleted_at is not None:
             return True
-        model.soft_delete()
-        db.session.commit()
+        refusal = self.refuse_delete(model)
+        if refusal:
+            flash(refusal, "error")
+            return False
+        try:
+            model.soft_delete()
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            self._refused(exc)
+            return False
         self.after_model_delete(model)
         return True
+
+    def refuse_delete(self, model: Any) -> str | None:
+        """Why ``model`` may not be deleted by the current user (None: it may)."""
+        return None
 
     @action("delete", "Delete", "Are you sure you want to delete selected records?")
     def action_delete(self, ids: list[str]) -> None:
@@ -182,18 +210,21 @@ class AuditedModelView(SecureViewMixin, ModelView):
         rows = db.session.scalars(
             select(self.model).where(self.model.id.in_(_int_ids(ids)), self.model.deleted_at.is_(None))
         ).all()
-        for row in rows:
-            self.delete_model(row)
-        flash(f"{len(rows)} record(s) deleted.", "success")
+        deleted = sum(1 for row in rows if self.delete_model(row))
+        flash(f"{deleted} record(s) deleted.", "success")
 
     @action("restore", "Restore", "Restore the selected records?")
     def action_restore(self, ids: list[str]) -> None:
         rows = db.session.scalars(
             select(self.model).where(self.model.id.in_(_int_ids(ids)), self.model.deleted_at.is_not(None))
         ).all()
-        for row in rows:
-            row.restore()
-        db.session.commit()
+        try:
+            for row in rows:
+                row.restore()
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            self._refused(exc)
+            return
         flash(f"{len(rows)} record(s) restored.", "success")
 
     def _export_csv(self, return_url: Any) -> Response:
@@ -232,6 +263,11 @@ class UserView(AuditedModelView):
         "filters": [lambda value: normalize_email(value) if isinstance(value, str) else value],
         "validators": [Regexp(EMAIL_PATTERN, message="Enter an email address.")],
     }}
+
+    def refuse_delete(self, model: Any) -> str | None:
+        if current_user.is_authenticated and str(model.id) == current_user.get_id():
+            return "You cannot delete your own account: you would lock yourself out. Another admin can."
+        return None
 
     def on_model_change(self, form: Any, model: User, is_created: bool) -> None:
         super().on_model_change(form, model, is_created)
