@@ -37,7 +37,10 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.session_protection = "strong"
+    # Flask-Login's "strong" protection only marks a permanent session non-fresh: auth.session_refusal binds a
+    # session to its User-Agent, its epoch and its lifetimes instead.
+    login_manager.session_protection = None
+    app.permanent_session_lifetime = app.config["SESSION_MAX_AGE"]
     csrf.init_app(app)
     with app.app_context():
         if uri.startswith("sqlite"):

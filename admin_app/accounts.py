@@ -34,9 +34,11 @@ def check_password(password: str) -> None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Check ``password`` and store its hash (PASSWORD_METHOD) on ``user``; the caller commits. Raises AccountError."""
+    """Check ``password`` and store its hash (PASSWORD_METHOD) on ``user``, ending the user's sessions (a stolen
+    cookie must not outlive the password it was logged in with); the caller commits. Raises AccountError."""
     check_password(password)
     user.set_password(password, current_app.config["PASSWORD_METHOD"])
+    user.session_epoch = (user.session_epoch or 0) + 1
 
 
 def create_user(email: str, password: str, role: str = "viewer", display_name: str = "",
@@ -81,6 +83,20 @@ def set_timezone(user_id: int, zone: str | None) -> None:
     db.session.execute(update(users).where(users.c.id == user_id)
                        .values(timezone=zone, updated_at=users.c.updated_at, updated_by_id=users.c.updated_by_id))
     db.session.commit()
+
+
+def end_sessions(user_id: int) -> int:
+    """End every session of the user (each is refused at its next request) and commit; returns the new epoch.
+
+    Like set_timezone, the UPDATE leaves the audit columns as they are: logging out is no "user updated" event.
+    """
+    users = User.metadata.tables[User.__tablename__]
+    epoch = db.session.scalar(update(users).where(users.c.id == user_id)
+                              .values(session_epoch=users.c.session_epoch + 1, updated_at=users.c.updated_at,
+                                      updated_by_id=users.c.updated_by_id)
+                              .returning(users.c.session_epoch))
+    db.session.commit()
+    return int(epoch or 0)
 
 
 def random_password() -> str:

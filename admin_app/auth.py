@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from limits.errors import ConfigurationError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -18,7 +19,7 @@ from wtforms.validators import DataRequired, Length
 
 from flask_activity import signals
 
-from .accounts import find_user
+from .accounts import end_sessions, find_user
 from .config import ConfigError
 from .extensions import db, login_manager, make_limiter
 from .models import EMAIL_LENGTH, User, normalize_email
@@ -35,12 +36,61 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
+#: What a session carries besides Flask-Login's user id (stamp_session): the user's epoch at login, the login
+#: time, the last request's time (to the minute) and a digest of the browser's User-Agent.
+EPOCH, LOGIN_AT, SEEN_AT, AGENT = "_epoch", "_login_at", "_seen_at", "_agent"
+SEEN_EVERY = 60  # seconds: the last-seen time is rewritten (a new cookie) at most this often
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The user a session names, for Flask-Login (None for a malformed or unknown id)."""
+    """The user a session names, for Flask-Login; None (anonymous: the login page) for a malformed or unknown id,
+    or a session that has ended (session_refusal), which is then cleared."""
     if not user_id.isdigit():
         return None
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id))
+    if user is None:
+        return None
+    now = int(time.time())
+    reason = session_refusal(user, now)
+    if reason is not None:
+        session.clear()
+        flash(f"Your session has ended ({reason}). Please log in again.", "info")
+        return None
+    if now - session[SEEN_AT] >= SEEN_EVERY:
+        session[SEEN_AT] = now
+    return user
+
+
+def agent_digest() -> str:
+    """A digest of this request's User-Agent: a cookie replayed from another browser does not match it."""
+    return hashlib.sha256(request.headers.get("User-Agent", "").encode()).hexdigest()[:32]
+
+
+def stamp_session(user: User, now: int | None = None) -> None:
+    """Bind the (new) session to ``user``'s epoch, this time and this browser."""
+    now = int(time.time()) if now is None else now
+    session.update({EPOCH: user.session_epoch, LOGIN_AT: now, SEEN_AT: now, AGENT: agent_digest()})
+
+
+def session_refusal(user: User, now: int) -> str | None:
+    """Why this request's session of ``user`` may no longer be used, or None.
+
+    Ended: logged out, password or role changed, deactivated, or "log out everywhere else" (the epoch moved on);
+    older than SESSION_MAX_AGE since login however much it is used; idle for SESSION_IDLE_TIMEOUT; or sent by
+    another browser than the one that logged in.
+    """
+    config = current_app.config
+    login_at, seen_at = session.get(LOGIN_AT), session.get(SEEN_AT)
+    if session.get(EPOCH) != user.session_epoch or not isinstance(login_at, int) or not isinstance(seen_at, int):
+        return "it was ended"
+    if now - login_at > config["SESSION_MAX_AGE"]:
+        return "it is older than the longest a session may last"
+    if now - seen_at > config["SESSION_IDLE_TIMEOUT"]:
+        return "no request for too long"
+    if session.get(AGENT) != agent_digest():
+        return "it was used from another browser"
+    return None
 
 
 def safe_next(target: str | None) -> str:
@@ -87,6 +137,7 @@ def login() -> ResponseReturnValue:
         if password_ok and user is not None and user.is_active:
             session.clear()  # a fresh session at login (no fixation): new CSRF token, nothing carried over
             login_user(user)
+            stamp_session(user)
             session.permanent = True
             if signals.login_succeeded.receivers:
                 signals.send(signals.login_succeeded, user=user, remote_addr=request.remote_addr)
@@ -150,13 +201,26 @@ def init_rate_limits(app: Flask) -> None:
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> ResponseReturnValue:
-    """GET asks to confirm (a link cannot log anyone out); POST ends the session."""
+    """GET asks to confirm (a link cannot log anyone out); POST ends the session and, since a copy of the cookie
+    cannot be told apart from it, every session of the account (its epoch moves on)."""
     if request.method == "POST":
+        if current_user.is_authenticated:
+            end_sessions(int(current_user.get_id()))
         logout_user()
         session.clear()
         flash("You have been logged out.", "info")
         return redirect(url_for("auth.login"))
     return render_template("logout.html")
+
+
+@bp.route("/logout/elsewhere", methods=["POST"])
+def logout_elsewhere() -> ResponseReturnValue:
+    """End every other session of the account (another browser, a stolen cookie) and keep this one."""
+    if not current_user.is_authenticated:  # no ?next=: after logging in, a POST-only URL would only 405
+        return redirect(url_for("auth.login"))
+    session[EPOCH] = end_sessions(int(current_user.get_id()))
+    flash("Every other session of your account has been logged out.", "info")
+    return redirect(url_for("admin.index"))
 
 
 @bp.route("/")

@@ -37,6 +37,8 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 8 * 3600  # a working day, not a month
+    SESSION_MAX_AGE = 8 * 3600  # seconds from login: never extended by use (auth.session_refusal)
+    SESSION_IDLE_TIMEOUT = 3600  # seconds without a request that end a session
     WTF_CSRF_TIME_LIMIT = 8 * 3600
     # Cost of hashing passwords; tests lower it so fixtures are fast.
     PASSWORD_METHOD = "scrypt"
@@ -198,7 +200,7 @@ def from_environment() -> dict[str, Any]:
 REQUEST_LIMITS: dict[str, tuple[type, float]] = {
     "MAX_CONTENT_LENGTH": (int, 1), "MAX_QUERY_STRING_BYTES": (int, 1), "MAX_SEARCH_WORDS": (int, 1),
     "MAX_FILTERS": (int, 1), "EXPORT_SEND_TIMEOUT": (int, 1), "EXPORT_CONCURRENCY": (int, 1),
-    "WEB_STATEMENT_TIMEOUT": (float, 0)}
+    "WEB_STATEMENT_TIMEOUT": (float, 0), "SESSION_MAX_AGE": (int, 60), "SESSION_IDLE_TIMEOUT": (int, 60)}
 
 
 def _request_limits() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     ForeignKey,
+    Integer,
     String,
     Text,
     func,
@@ -44,6 +45,8 @@ class User(AuditMixin, UserMixin, Model):
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="viewer")
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default="!")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Carried by every session of the user; bumping it (accounts.end_sessions) ends them all at their next request.
+    session_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     # The user's own display zone (IANA name); NULL: APP_TIMEZONE. A preference, set without auditing
     # (accounts.set_timezone), so it is no "user updated" event.
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from flask import Response, flash, has_request_context
+from flask import Response, flash, has_request_context, session
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model import typefmt
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField
@@ -24,6 +24,7 @@ from flask_activity.csvsafe import chunked
 from flask_activity.timefmt import format_local
 
 from ..accounts import EMAIL_PATTERN, MIN_PASSWORD, set_password
+from ..auth import EPOCH
 from ..extensions import db
 from ..models import ROLES, User, normalize_email
 from .access import SecureViewMixin
@@ -276,6 +277,16 @@ class UserView(AuditedModelView):
             set_password(model, password)  # the form's Length(min=MIN_PASSWORD) has said why a short one is refused
         elif is_created:
             raise ValueError("a new user needs a password")
+        attrs: Any = inspect(model).attrs
+        if not is_created and not password and (attrs.role.history.has_changes()
+                                                 or attrs.active.history.has_changes()):
+            model.session_epoch += 1  # a new role or a deactivation holds from the user's next request
+
+    def after_model_change(self, form: Any, model: User, is_created: bool) -> None:
+        """An admin who changed their own account stays logged in here (their other sessions have ended)."""
+        super().after_model_change(form, model, is_created)
+        if current_user.is_authenticated and str(model.id) == current_user.get_id():
+            session[EPOCH] = model.session_epoch
 
 
 class BucketlistView(AuditedModelView):

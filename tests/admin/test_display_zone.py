@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask_login import login_user
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import column, insert, inspect, select, table, text
 
 from admin_app import create_app
 from admin_app.accounts import set_timezone
@@ -332,9 +332,10 @@ def test_migration_adds_the_column_keeps_existing_users_and_downgrades(backend, 
             directory = other.extensions["migrate"].directory
             downgrade(directory=directory, revision=PREVIOUS_HEAD)
             with db.engine.begin() as conn:  # a user from before the column (the model's other columns only)
-                conn.execute(insert(User.__table__).values(email="old@example.com", display_name="Old", role="viewer",
-                                                           password_hash="!", active=True, created_at=AT,
-                                                           updated_at=AT))
+                users = table("users", *(column(name) for name in ("email", "display_name", "role", "password_hash",
+                                                                     "active", "created_at", "updated_at")))
+                conn.execute(insert(users).values(email="old@example.com", display_name="Old", role="viewer",
+                                                  password_hash="!", active=True, created_at=AT, updated_at=AT))
             upgrade(directory=directory)
             assert "timezone" in {c["name"] for c in inspect(db.engine).get_columns("users")}
             assert db.session.scalar(select(User.timezone).where(User.email == "old@example.com")) is None

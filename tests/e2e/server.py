@@ -17,6 +17,7 @@ PASSWORD = "e2e-password-123"
 ADMIN = "admin@example.com"
 VIEWER = "viewer@example.com"
 TRAVELLER = "traveller@example.com"  # a viewer who changes their display zone (the others keep the app's)
+LEAVER = "leaver@example.com"  # an admin who logs out: logging out ends every session of an account
 
 
 def seed(url: str, instance: Path) -> None:
@@ -28,6 +29,7 @@ def seed(url: str, instance: Path) -> None:
         create_user(ADMIN, PASSWORD, "admin", "Ada Admin")
         create_user(VIEWER, PASSWORD, "viewer", "Vic Viewer")
         create_user(TRAVELLER, PASSWORD, "viewer", "Tess Traveller")
+        create_user(LEAVER, PASSWORD, "admin", "Lee Leaver")
         db.session.remove()
         db.engine.dispose()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .server import ADMIN, PASSWORD
+from .server import ADMIN, LEAVER, PASSWORD
 
 
 def test_wrong_password_stays_on_login_with_message_then_right_one_opens_dashboard(make_page: Any,
@@ -28,7 +28,7 @@ def test_wrong_password_stays_on_login_with_message_then_right_one_opens_dashboa
 def test_log_out_ends_the_session_and_admin_pages_ask_to_log_in_again(make_page: Any) -> None:
     page = make_page(role=None)
     page.goto("/login")
-    page.fill("input[name=email]", ADMIN)
+    page.fill("input[name=email]", LEAVER)  # not a shared account: logging out ends all of an account's sessions
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/admin/")

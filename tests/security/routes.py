@@ -49,6 +49,8 @@ EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
     "auth.root": {"GET": _same(HOME), "POST": _same(405)},
     "auth.login": {"GET": _same(200), "POST": _same(401)},  # POST: a wrong password
     "auth.logout": {"GET": _same(200), "POST": _same(LOGIN)},  # GET only asks; swept last
+    # Ends the account's other sessions, keeps this one: anyone logged in, for their own account only.
+    "auth.logout_elsewhere": {"GET": _same(405), "POST": _by_role(LOGIN, HOME, HOME)},
     "admin.index": READ,
     "activity.index": READ,
     "activity.feed_json": READ,

@@ -69,13 +69,15 @@ def changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
 
 # Columns a user may change on their own row whatever their role (settings.display), and a value to set.
 OWN_PREFERENCES = {"timezone": "Pacific/Auckland"}
+# ... and, besides those, the number that ends their other sessions ("log out everywhere else", logout).
+OWN_COLUMNS = {*OWN_PREFERENCES, "session_epoch"}
 
 
 def own_preference_only(before: dict[str, Any], after: dict[str, Any], user_id: int) -> bool:
-    """True when the snapshots differ only in OWN_PREFERENCES columns of user ``user_id``'s own row."""
+    """True when the snapshots differ only in OWN_COLUMNS of user ``user_id``'s own row."""
     if changed(before, after) != {"users"}:
         return False
-    keep = [i for i, c in enumerate(User.__table__.columns) if c.name not in OWN_PREFERENCES]
+    keep = [i for i, c in enumerate(User.__table__.columns) if c.name not in OWN_COLUMNS]
     rows = {side: [tuple(r[i] for i in keep) for r in snap["users"]] for side, snap in (("b", before), ("a", after))}
     ids = [r[0] for r in before["users"]]
     differ = {ids[i] for i, (b, a) in enumerate(zip(before["users"], after["users"], strict=False)) if b != a}

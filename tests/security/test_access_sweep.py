@@ -27,7 +27,7 @@ from tests.security.routes import (
     url_for_rule,
 )
 from tests.security.rows import (
-    OWN_PREFERENCES,
+    OWN_COLUMNS,
     SECRET_ITEM,
     SECRET_LIST,
     SECRETS,
@@ -146,7 +146,7 @@ def test_sweep_every_rule_as_every_role_finds_no_leak(app, make_user, admin_user
             assert written == {"users", "bucketlists", "items", "report_runs", "files"}, written
         elif role == "viewer":  # their own display zone, and nothing else (the control that the POST went in)
             if not own_preference_only(before, after, viewer_user.id):
-                leaks.append(f"{role} changed {sorted(written)}; expected only their own {sorted(OWN_PREFERENCES)}")
+                leaks.append(f"{role} changed {sorted(written)}; expected only their own {sorted(OWN_COLUMNS)}")
         elif written:
             leaks.append(f"{role} changed {sorted(written)}")
 

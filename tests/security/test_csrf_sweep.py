@@ -24,7 +24,7 @@ CASES = [pytest.param(e, a, id=f"{e}-{a}" if a else e)
 # What the control request (valid token) changes, by view method; model views change their own table.
 CONTROL_CHANGES = {"create_view": "own table", "edit_view": "own table", "delete_view": "own table",
                    "action_view": "own table", "ajax_update": None, "run_now": {"report_runs", "files"},
-                   "login": set(), "logout": set(), "display": {"users"}}
+                   "login": set(), "logout": {"users"}, "logout_elsewhere": {"users"}, "display": {"users"}}
 
 
 @pytest.fixture
@@ -34,8 +34,8 @@ def app_config(tmp_path) -> dict[str, Any]:
 
 def test_every_post_rule_of_the_url_map_is_in_the_csrf_sweep(app):
     assert {r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods} == set(CSRF_ENDPOINTS)
-    # 3 model views x (create, edit, delete, 2 actions, ajax update), run now, display settings, in, out
-    assert len(CASES) == 22
+    # 3 model views x (create, edit, delete, 2 actions, ajax update), run now, display settings, in, out, out elsewhere
+    assert len(CASES) == 23
 
 
 def _sign(value: str, key: str, age: float = 0) -> str:
