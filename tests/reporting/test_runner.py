@@ -207,19 +207,25 @@ SLOW_RUN = textwrap.dedent("""
 """)
 
 
-def test_kill_9_leaves_no_file_under_the_final_name_and_the_run_ends_failed(app, reports_dir, database_url):
+def kill_mid_run(database_url: str, reports_dir: Path, after: float = 0.0) -> int:
+    """Start SLOW_RUN in a real process, SIGKILL it ``after`` seconds into writing its file; returns its pid."""
     proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN, database_url, str(reports_dir)], cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
         while not list(reports_dir.rglob("*.tmp")) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert list(reports_dir.rglob("*.tmp")), "the run never started writing"
-        time.sleep(0.3)
+        time.sleep(after)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    return proc.pid
+
+
+def test_kill_9_leaves_no_file_under_the_final_name_and_the_run_ends_failed(app, reports_dir, database_url):
+    pid = kill_mid_run(database_url, reports_dir, after=0.3)
     final = reports_dir / "slow" / "slow_2026-03-02_2026-03-03.csv"
     assert not final.exists()
     db.session.expire_all()
@@ -227,24 +233,14 @@ def test_kill_9_leaves_no_file_under_the_final_name_and_the_run_ends_failed(app,
     runner.recover()  # what the next start does
     assert not list(reports_dir.rglob("*.tmp")) and not final.exists()
     run_row = db.session.scalars(select(ReportRun)).one()
-    assert run_row.status == "failed" and f"pid {proc.pid}" in run_row.error
+    assert run_row.status == "failed" and f"pid {pid}" in run_row.error
 
 
 def test_a_web_process_recovers_at_its_first_request_a_run_its_killed_predecessor_left(app, reports_dir,
                                                                                        database_url):
     """The server killed during Run now: the next web process's first request marks the run failed and removes
     its temporary file (before, only the CLI and the scheduler did)."""
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN, database_url, str(reports_dir)], cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while not list(reports_dir.rglob("*.tmp")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert list(reports_dir.rglob("*.tmp")), "the run never started writing"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    pid = kill_mid_run(database_url, reports_dir)
     from admin_app import create_app
 
     restarted = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REPORTS_DIR": str(reports_dir),
@@ -254,7 +250,7 @@ def test_a_web_process_recovers_at_its_first_request_a_run_its_killed_predecesso
         db.session.expire_all()
         run_row = db.session.scalars(select(ReportRun)).one()
         assert run_row.status == "failed" and "stopped before it finished" in run_row.error
-        assert f"pid {proc.pid}" in run_row.error
+        assert f"pid {pid}" in run_row.error
         assert not list(reports_dir.rglob("*.tmp"))
     finally:
         with restarted.app_context():
