@@ -109,8 +109,7 @@ def recover_on_first_request(app: Flask) -> None:
             try:
                 recover()
             except (SQLAlchemyError, OSError) as exc:
-                db = current_app.extensions["sqlalchemy"]
-                db.session.rollback()
+                runs.end_read()  # the extension's own session (state().db), whatever key the host gave it
                 log.warning("report runs left running were not recovered yet: %s", runs.describe(exc))
                 return
             done = True
