@@ -57,8 +57,8 @@ def load_user(user_id: str) -> User | None:
         session.clear()
         flash(f"Your session has ended ({reason}). Please log in again.", "info")
         return None
-    if now - session[SEEN_AT] >= SEEN_EVERY:
-        session[SEEN_AT] = now
+    if now - session[SEEN_AT] >= min(SEEN_EVERY, current_app.config["SESSION_IDLE_TIMEOUT"] // 4):
+        session[SEEN_AT] = now  # often enough that a short idle timeout never ends a session in use
     return user
 
 
@@ -84,6 +84,8 @@ def session_refusal(user: User, now: int) -> str | None:
     login_at, seen_at = session.get(LOGIN_AT), session.get(SEEN_AT)
     if session.get(EPOCH) != user.session_epoch or not isinstance(login_at, int) or not isinstance(seen_at, int):
         return "it was ended"
+    if not user.is_active:  # deactivated or deleted, by the admin or the CLI, whoever did it and however
+        return "the account is deactivated or deleted"
     if now - login_at > config["SESSION_MAX_AGE"]:
         return "it is older than the longest a session may last"
     if now - seen_at > config["SESSION_IDLE_TIMEOUT"]:

@@ -16,20 +16,25 @@ from .reporting.definition import Param, ReportDefinition, RunContext
 from .specs import ModelSpec
 from .state import ActivityState, default_can_administer, default_can_read, state
 
-__version__ = "0.14.0"
+__version__ = "0.15.0"
 
-__all__ = ["ActivityReporting", "ActivityState", "AuditMixin", "ConfigError", "DashboardView", "ModelSpec", "Param",
-           "ReportDefinition", "RunContext", "__version__", "acting_as", "audit_mixin", "default_can_administer",
-           "default_can_read", "index_definitions", "mixin_indexes", "state"]
+__all__ = ["ActivityReporting", "ActivityState", "AuditMixin", "ConfigError", "DashboardView", "GuardedWrites",
+           "ModelSpec", "Param", "ReportDefinition", "RunContext", "__version__", "acting_as", "audit_mixin",
+           "default_can_administer", "default_can_read", "index_definitions", "mixin_indexes", "state"]
 
 if TYPE_CHECKING:
     from .admin.activity_views import DashboardView
+    from .admin.guarded import GuardedWrites
 
 
 def __getattr__(name: str) -> Any:
-    """``DashboardView`` on first use: importing the package loads no Flask-Admin view."""
+    """``DashboardView`` and ``GuardedWrites`` on first use: importing the package loads no Flask-Admin view."""
     if name == "DashboardView":
         from .admin.activity_views import DashboardView
 
         return DashboardView
+    if name == "GuardedWrites":
+        from .admin.guarded import GuardedWrites
+
+        return GuardedWrites
     raise AttributeError(name)

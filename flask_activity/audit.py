@@ -2,7 +2,8 @@
 
 There is no audit-log table and no signal on the write path. Timestamps and
 actors are column defaults evaluated at flush (and at bulk UPDATE), so the
-recent-activity feed can be derived with a query.
+recent-activity feed can be derived with a query. A ``version`` column makes every ORM write conditional on the
+copy it was based on.
 
 ``audit_mixin()`` makes the mixin for a host's own user model: its table, its class name and its key type
 (integer or UUID). ``AuditMixin`` is the mixin for a ``users`` table with integer keys.
@@ -81,6 +82,7 @@ class AuditColumns:
         deleted_at: Mapped[datetime | None]
         created_by_id: Mapped[Any]
         updated_by_id: Mapped[Any]
+        version: Mapped[int]
 
         def soft_delete(self) -> None: ...
 
@@ -119,6 +121,16 @@ def audit_mixin(user_table: str = "users", user_model: str = "User", key_type: t
         updated_by_id: Mapped[Any] = mapped_column(
             key, ForeignKey(target, ondelete="SET NULL"), default=actor, onupdate=actor, nullable=True,
         )
+        # SQLAlchemy's own optimistic concurrency: every ORM UPDATE says "WHERE id = :id AND version = :read" and
+        # sets version + 1, so a write based on a copy someone else has changed (an edit racing a delete, two
+        # admins saving one form) matches no row and raises StaleDataError: the statement refuses it, not a read.
+        version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+        @declared_attr.directive
+        def __mapper_args__(cls) -> dict[str, Any]:
+            # Declarative swaps the mixin's column for the model's own copy. A model defining its own
+            # __mapper_args__ must carry this key itself.
+            return {"version_id_col": cls.version}
 
         # Read-only: the ids come from column defaults, so the unit of work need not track two more
         # relationships on every save (about a tenth of the write path's time; bench/hooks.py).
@@ -170,3 +182,4 @@ if TYPE_CHECKING:
     AuditMixin = AuditColumns
 else:
     AuditMixin = audit_mixin()
+

@@ -13,13 +13,15 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.utils import secure_filename
 from wtforms import PasswordField
-from wtforms.validators import Length, Optional, Regexp, ValidationError
+from wtforms.validators import Length, Optional, Regexp
 
 from flask_activity.activity import parse_id
 from flask_activity.admin.export import csv_response
 from flask_activity.admin.filters import DeletedFilter, timestamp_filters
+from flask_activity.admin.guarded import GuardedWrites, last_change
 from flask_activity.csvsafe import chunked
 from flask_activity.timefmt import format_local
 
@@ -76,8 +78,8 @@ class SecureForm(FlaskForm):
         super().__init__(*args, obj=obj, **kwargs)
 
 
-class AuditedModelView(SecureViewMixin, ModelView):
-    """Base view for any model with the audit mixin."""
+class AuditedModelView(SecureViewMixin, GuardedWrites, ModelView):
+    """Base view for any model with the audit mixin: writes are guarded by its version (GuardedWrites)."""
 
     form_base_class = SecureForm
     simple_list_pager = True  # never COUNT(*) the table on a list page
@@ -156,15 +158,10 @@ class AuditedModelView(SecureViewMixin, ModelView):
         kwargs.update(self._get_filters(view_args.filters))
         return self.get_url(".export", export_type=export_type, **kwargs)
 
-    def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
-        # Editing a deleted row would overwrite updated_by, the actor of its 'deleted' event.
-        if not is_created and model.deleted_at is not None:
-            raise ValidationError("This record is deleted; restore it before editing it.")
-
     def handle_view_exception(self, exc: Exception) -> bool:
         """A database refusal on create, update, delete or an action is a sentence on the page, never the
         statement, its parameters or the driver's text (Flask-Admin flashed all three)."""
-        if isinstance(exc, SQLAlchemyError):
+        if isinstance(exc, SQLAlchemyError) and not isinstance(exc, StaleDataError):  # stale: GuardedWrites
             log_refusal(self.name, exc)
             flash(refusal_message(exc), "error")
             return True
@@ -185,20 +182,27 @@ class AuditedModelView(SecureViewMixin, ModelView):
 
     def delete_model(self, model: Any) -> bool:
         """Soft delete: set deleted_at and updated_by; the row stays."""
-        if model.deleted_at is not None:
-            return True
-        refusal = self.refuse_delete(model)
+        refusal = self.refuse_delete(model) or self._delete(model)
         if refusal:
             flash(refusal, "error")
-            return False
+        return refusal is None
+
+    def _delete(self, model: Any) -> str | None:
+        """Soft delete ``model`` in a guarded statement; None when done, else why not ("" when already said)."""
+        if model.deleted_at is not None:
+            return f"This {self.noun()} was {last_change(model)}; nothing was changed."
         try:
-            model.soft_delete()
-            db.session.commit()
+            conflict = self.guarded_commit(model, lambda row: row.soft_delete())
         except SQLAlchemyError as exc:
             self._refused(exc)
-            return False
-        self.after_model_delete(model)
-        return True
+            return ""
+        if conflict is None:
+            self.after_model_delete(model)
+            return None
+        if model.deleted_at is not None:
+            return f"This {self.noun()} was {conflict}; nothing was changed."
+        return (f"This {self.noun()} was {conflict} while you were deleting it; nothing was deleted. Look at it "
+                "again and delete it if you still mean to.")
 
     def refuse_delete(self, model: Any) -> str | None:
         """Why ``model`` may not be deleted by the current user (None: it may)."""
@@ -206,27 +210,42 @@ class AuditedModelView(SecureViewMixin, ModelView):
 
     @action("delete", "Delete", "Are you sure you want to delete selected records?")
     def action_delete(self, ids: list[str]) -> None:
-        """Soft delete the selected rows. (Flask-Admin's version compares the integer id with
-        text parameters, which PostgreSQL refuses.)"""
-        rows = db.session.scalars(
-            select(self.model).where(self.model.id.in_(_int_ids(ids)), self.model.deleted_at.is_(None))
-        ).all()
-        deleted = sum(1 for row in rows if self.delete_model(row))
-        flash(f"{deleted} record(s) deleted.", "success")
+        """Soft delete the selected rows, each in its own guarded statement. (Flask-Admin's version compares the
+        integer id with text parameters, which PostgreSQL refuses.)"""
+        rows = db.session.scalars(select(self.model).where(self.model.id.in_(_int_ids(ids)))).all()
+        done = skipped = 0
+        for row in rows:
+            refusal = self.refuse_delete(row)
+            if refusal:
+                flash(refusal, "error")
+                continue
+            refusal = self._delete(row)
+            done, skipped = (done + 1, skipped) if refusal is None else (done, skipped + (refusal != ""))
+        self._say_bulk(done, skipped + len(_int_ids(ids)) - len(rows), "deleted")
 
     @action("restore", "Restore", "Restore the selected records?")
     def action_restore(self, ids: list[str]) -> None:
-        rows = db.session.scalars(
-            select(self.model).where(self.model.id.in_(_int_ids(ids)), self.model.deleted_at.is_not(None))
-        ).all()
-        try:
-            for row in rows:
-                row.restore()
-            db.session.commit()
-        except SQLAlchemyError as exc:
-            self._refused(exc)
-            return
-        flash(f"{len(rows)} record(s) restored.", "success")
+        """Restore the selected deleted rows, each in its own guarded statement."""
+        rows = db.session.scalars(select(self.model).where(self.model.id.in_(_int_ids(ids)))).all()
+        done = skipped = 0
+        for row in rows:
+            if row.deleted_at is None:
+                skipped += 1
+                continue
+            try:
+                conflict = self.guarded_commit(row, lambda r: r.restore())
+            except SQLAlchemyError as exc:
+                self._refused(exc)
+                return
+            done, skipped = (done + 1, skipped) if conflict is None else (done, skipped + 1)
+        self._say_bulk(done, skipped, "restored")
+
+    @staticmethod
+    def _say_bulk(done: int, skipped: int, verb: str) -> None:
+        message = f"{done} record(s) {verb}."
+        if skipped:
+            message += f" {skipped} skipped: already {verb}, or changed by someone else meanwhile."
+        flash(message, "success" if done or not skipped else "warning")
 
     def _export_csv(self, return_url: Any) -> Response:
         """Stream the filtered list as formula-safe CSV without loading every row."""

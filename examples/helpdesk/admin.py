@@ -17,6 +17,8 @@ from sqlalchemy import select
 from wtforms import PasswordField, SelectField
 from wtforms.validators import Length, Optional
 
+from flask_activity import GuardedWrites
+
 from .auth import is_admin, is_agent
 from .extensions import db
 from .models import STATUSES, Account, Comment, Macro, Ticket
@@ -109,7 +111,9 @@ class CommentView(HelpdeskModelView):
             model.author_id = current_user.id
 
 
-class MacroView(HelpdeskModelView):
+class MacroView(GuardedWrites, HelpdeskModelView):
+    """Macros carry the audit mixin's version: a stale edit or a racing delete is refused, never written."""
+
     column_list = ("id", "title", "created_at", "created_by", "updated_at", "updated_by", "deleted_at")
     column_default_sort = ("created_at", True)
     form_columns = ("title", "body")
@@ -121,9 +125,11 @@ class MacroView(HelpdeskModelView):
         return super().get_count_query().filter(Macro.deleted_at.is_(None))
 
     def delete_model(self, model: Macro) -> bool:
-        model.soft_delete()  # the row stays; the feed shows it deleted, and by whom
-        db.session.commit()
-        return True
+        # The row stays; the feed shows it deleted, and by whom. A racing edit or delete wins, and we say so.
+        conflict = None if model.deleted_at is not None else self.guarded_commit(model, Macro.soft_delete)
+        if conflict:
+            flash(f"This macro was {conflict} meanwhile; nothing was deleted.", "error")
+        return conflict is None
 
 
 class AccountView(HelpdeskModelView):

@@ -97,7 +97,8 @@ def test_editing_a_deleted_row_is_refused_so_the_deleter_stays_recorded(admin_cl
         db.session.commit()
     r = admin_client.post_form(f"/admin/items/edit/?id={it.id}", {"title": "renamed", "bucketlist": str(bl.id)},
                                follow_redirects=True)
-    assert "restore it before editing" in r.get_data(as_text=True)
+    assert f"This item was deleted by {viewer_user.email} at " in r.get_data(as_text=True)
+    assert "restore it to edit it. Nothing was saved." in r.get_data(as_text=True)
     db.session.expire_all()
     row = db.session.get(Item, it.id)
     assert (row.title, row.updated_by_id) == ("keep me deleted", viewer_id)

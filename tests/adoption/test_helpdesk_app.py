@@ -87,7 +87,7 @@ def test_the_doctor_wrote_the_helpdesks_index_migration_and_head_leaves_nothing_
     missing = {index["name"] for index in json.loads(before.output)["missing_indexes"]}
     assert missing == {"ix_tickets_created_id", "ix_tickets_modified_id", "ix_tickets_archived_at_id",
                        "ix_comments_created_id", "ix_comments_modified_id", "ix_comments_created_by_at_id"}
-    assert runner.invoke(args=["init-db"]).exit_code == 0  # to head: 0002_activity_indexes
+    assert runner.invoke(args=["init-db"]).exit_code == 0  # to head: 0003_macro_version
     after = runner.invoke(args=["activity", "doctor", "--format", "json"])
     assert after.exit_code == 0 and json.loads(after.output)["missing_indexes"] == []
 
@@ -101,3 +101,31 @@ def test_the_readme_shows_the_helpdesks_glue_as_it_is_and_counts_it_right():
     readme = (root / "README.md").read_text()
     assert f"({len(counted)} lines" in readme and f"in {len(counted)} lines of glue" in readme
     assert glue.split("from __future__ import annotations\n", 1)[1].lstrip("\n") in readme
+
+
+def test_the_helpdesks_macro_view_refuses_a_stale_edit(helpdesk):
+    """The help desk adopts GuardedWrites from the public API: its macros carry the audit mixin's version."""
+    from examples.helpdesk.extensions import db
+    from examples.helpdesk.models import Macro
+    from flask_activity.admin.guarded import OPENED
+
+    runner = helpdesk.test_cli_runner()
+    runner.invoke(args=["init-db"])
+    passwords = dict(re.findall(r"^\w+\s+(\w+)\s+password: (\S+)$", runner.invoke(args=["seed"]).output, re.M))
+    admin = login(helpdesk, "admin", passwords["admin"])
+    with helpdesk.app_context():
+        macro = db.session.scalars(db.select(Macro).where(Macro.deleted_at.is_(None))).first()
+        assert macro is not None
+        macro_id = macro.id
+    page = admin.get(f"/admin/macros/edit/?id={macro_id}").get_data(as_text=True)
+    opened = re.search(rf'name="{OPENED}"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="{OPENED}"', page)
+    assert opened is not None
+    with helpdesk.app_context():
+        db.session.get(Macro, macro_id).body = "changed by someone else"
+        db.session.commit()
+    token = _CSRF.search(page).group(1)  # type: ignore[union-attr]
+    response = admin.post(f"/admin/macros/edit/?id={macro_id}", data={
+        OPENED: opened.group(1) or opened.group(2), "title": "stale", "body": "stale", "csrf_token": token})
+    assert response.status_code == 200 and "since you opened it" in response.get_data(as_text=True)
+    with helpdesk.app_context():
+        assert db.session.get(Macro, macro_id).body == "changed by someone else"

@@ -128,3 +128,30 @@ def test_a_cookie_replayed_from_another_browser_is_refused(app, admin_user):
     browser = logged_in(app, admin_user)
     assert is_logged_in(replay(app, browser))  # the control: the same User-Agent
     assert not is_logged_in(replay(app, browser, agent="curl/8.0 (someone else)"))
+
+
+def test_deleting_an_account_ends_its_sessions_whoever_deletes_it(app, admin_user, make_user):
+    leaving = make_user("deleted-soon@example.com", "admin")
+    theirs = logged_in(app, leaving)
+    assert is_logged_in(theirs)
+    leaving.soft_delete()  # as the CLI or a bulk action would: no session epoch moved
+    db.session.commit()
+    assert not is_logged_in(theirs)
+    with theirs.session_transaction() as sess:
+        assert "_user_id" not in sess  # ended, not only turned away by the admin's access check
+
+
+@pytest.mark.parametrize("app_config", [{"SESSION_IDLE_TIMEOUT": 60}])
+def test_a_short_idle_timeout_never_ends_a_session_in_use(app, admin_user, app_config, monkeypatch):
+    busy = logged_in(app, admin_user)
+    start = time.time()
+    for step in range(1, 5):  # a request every 40 s for 160 s: never 60 s idle
+        monkeypatch.setattr(time, "time", lambda step=step: start + 40 * step)
+        assert is_logged_in(busy), f"ended after {40 * step} s though used every 40 s"
+
+
+def test_an_unchanged_session_is_not_sent_again_on_every_response(app, admin_user):
+    browser = logged_in(app, admin_user)
+    browser.get("/admin/")  # the flash of the login, if any, is consumed
+    response = browser.get("/admin/activity/feed.json")
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
