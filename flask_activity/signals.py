@@ -54,6 +54,15 @@ Sent after a run row is committed 'failed' (no file was left under the final nam
 Keyword arguments: ``run`` (ReportRun), ``report`` (name), ``error`` (the message recorded on the
 run) and ``duration`` (seconds).""")
 
+delivery_sent = namespace.signal("delivery-sent", doc="""\
+Sent after a delivery (email or webhook) was recorded 'sent', or a test 'tested'.
+Keyword arguments: ``delivery`` (Delivery), ``channel``, ``status``, ``events`` (events in its window) and
+``attempts``.""")
+
+delivery_failed = namespace.signal("delivery-failed", doc="""\
+Sent after a delivery was recorded 'failed' (or a test 'test-failed') once its retries were spent.
+Keyword arguments: ``delivery`` (Delivery), ``channel``, ``status``, ``events`` and ``attempts``.""")
+
 scheduler_tick = namespace.signal("scheduler-tick", doc="""\
 Sent at the end of every scheduler tick, also one that claimed nothing, stopped early or raised.
 Keyword arguments: ``now`` (the tick's UTC time), ``due`` (list of (report name, Due) periods owed),

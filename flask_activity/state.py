@@ -31,6 +31,21 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_ENABLED": False,
     "METRICS_TOKEN": None,
     "PROMETHEUS_MULTIPROC_DIR": None,
+    # Deliveries (flask_activity.delivery): where links in emails point, how email and webhooks are sent.
+    "ACTIVITY_BASE_URL": "http://127.0.0.1:5000",
+    "SMTP_URL": None,  # smtp://host:25, smtp://user:password@host:587?starttls=1, smtps://host:465
+    "MAIL_FROM": "activity@localhost",
+    "SMTP_TIMEOUT": 10,
+    "WEBHOOK_TIMEOUT": 10,
+    "WEBHOOK_ALLOW_HTTP": False,
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    "DELIVERY_MAX_ATTEMPTS": 5,
+    "DELIVERY_RETRY_WINDOW": 300,  # seconds: retries of one delivery stop after this long
+    "DELIVERY_RETRY_BASE": 2,  # seconds: the first retry's wait, doubling (with jitter) after
+    "DELIVERY_PAUSE_AFTER": 5,  # failed deliveries in a row that pause a subscription
+    "DELIVERY_SETTLE_SECONDS": 5,  # a period is delivered this long after it ends (late commits land first)
+    "DIGEST_MAX_EVENTS": 200,
+    "DIGEST_GZIP_OVER": 1_000_000,
 }
 
 UserCheck = Callable[[Any], bool]

@@ -1,0 +1,278 @@
+"""Delivering subscriptions: the mechanism, taking ``now``. A delivery is a feed query from a stored cursor.
+
+For each active subscription and channel: the window runs from the channel's cursor to the latest fire time at
+least DELIVERY_SETTLE_SECONDS old (periods missed while nothing ran collapse into that one window). The window is
+claimed by inserting its delivery row (a partial unique index lets one scheduler process have it), sent with
+retries for transient failures, and recorded; the cursor moves to the window's end only when the send worked, in
+the transaction that records it. A failed window is retried at the next fire time with the same key and end.
+At-least-once with a stable id: a crash between sending and recording sends the same id again.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+
+from .. import signals
+from ..activity import ActivityFilter
+from ..state import db, state
+from ..types import utcnow
+from . import digest as digests
+from .models import Delivery, Subscription
+from .senders import Outcome, SendFailed, post_webhook, send_email, sign
+from .subscriptions import (
+    SubscriptionError,
+    check_webhook_url,
+    load_owner,
+    owner_email,
+    set_paused,
+    webhook_secret,
+    window_filter,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PERIODS = 100_000  # fire times counted in one catch-up window (every minute for ten weeks)
+STALE_AFTER = timedelta(hours=1)
+
+
+def _fires(sub: Subscription, after: datetime, until: datetime) -> tuple[datetime | None, int]:
+    """The latest fire time in (after, until] and how many there were (capped at MAX_PERIODS)."""
+    trigger = CronTrigger.from_crontab(sub.schedule, timezone=sub.timezone)
+    last, n = None, 0
+    fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    while fire is not None and fire <= until and n < MAX_PERIODS:
+        last, n = fire, n + 1
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return last, n
+
+
+def next_fire(sub: Subscription, now: datetime) -> datetime | None:
+    trigger = CronTrigger.from_crontab(sub.schedule, timezone=sub.timezone)
+    return trigger.get_next_fire_time(None, now)
+
+
+def tick(now: datetime, sleep: Callable[[float], Any] = time.sleep) -> list[Delivery]:
+    """Deliver every window due at ``now``; the deliveries this process made (sent or failed)."""
+    recover()
+    done: list[Delivery] = []
+    subs = db.session.scalars(select(Subscription).where(Subscription.paused_at.is_(None))
+                              .order_by(Subscription.id)).all()
+    for sub in subs:
+        owner = load_owner(sub.owner_key)
+        if owner is None or not state().can_read(owner):
+            set_paused(sub, True, "its owner can no longer read the activity feed")
+            continue
+        for channel in sub.channels():
+            delivery = deliver_due(sub, channel, owner, now, sleep)
+            if delivery is not None:
+                done.append(delivery)
+            if sub.paused_at is not None:
+                break
+    return done
+
+
+def deliver_due(sub: Subscription, channel: str, owner: Any, now: datetime,
+                sleep: Callable[[float], Any] = time.sleep) -> Delivery | None:
+    """Claim, send and record the window ``channel`` owes at ``now``, if any; None when nothing was due, the
+    window was empty (the cursor just moves on), or another process claimed it."""
+    settle = timedelta(seconds=float(current_app.config["DELIVERY_SETTLE_SECONDS"]))
+    start = sub.cursor(channel)
+    retry = db.session.scalar(select(Delivery).where(
+        Delivery.subscription_id == sub.id, Delivery.channel == channel, Delivery.window_start == start,
+        Delivery.status == "failed", Delivery.test.is_(False)).order_by(Delivery.id.desc()).limit(1))
+    end, periods = _fires(sub, start, now - settle)
+    if end is None:
+        return None
+    key = uuid.uuid4().hex
+    if retry is not None:  # the same window and id as the attempt that failed (or whose process died)
+        end, periods, key = retry.window_end, retry.periods, retry.key
+    flt = window_filter(sub, start, end)
+    if retry is None and not sub.send_empty and not digests.has_events(flt):
+        _advance(sub, channel, start, end, failures=None)
+        return None
+    delivery = _claim(sub, channel, owner, start, end, periods, key)
+    if delivery is None:
+        return None
+    return send(delivery, sub, owner, flt, sleep)
+
+
+def send_test(sub: Subscription, channel: str, owner: Any, now: datetime,
+              sleep: Callable[[float], Any] = time.sleep) -> Delivery:
+    """Send the last day's events on ``channel`` now, marked as a test; no cursor moves, no claim is taken."""
+    start = now - timedelta(days=1)
+    delivery = Delivery(subscription_id=sub.id, channel=channel, key=uuid.uuid4().hex,
+                        target=_target(sub, channel, owner), window_start=start, window_end=now, test=True,
+                        status="testing", host=socket.gethostname(), pid=os.getpid())
+    db.session.add(delivery)
+    db.session.commit()
+    flt = window_filter(sub, start, now)
+    return send(delivery, sub, owner, flt, sleep, attempts=1)
+
+
+def _target(sub: Subscription, channel: str, owner: Any) -> str:
+    if channel == "email":
+        address = owner_email(owner)
+        if address is None:
+            raise SubscriptionError("email", "the owner has no email address to send to")
+        return address
+    return sub.webhook_url or ""
+
+
+def _claim(sub: Subscription, channel: str, owner: Any, start: datetime, end: datetime, periods: int,
+           key: str) -> Delivery | None:
+    try:
+        target = _target(sub, channel, owner)
+    except SubscriptionError as exc:
+        target = "(none)"
+        delivery = Delivery(subscription_id=sub.id, channel=channel, key=key, target=target, window_start=start,
+                            window_end=end, periods=periods, status="failed", error=str(exc), finished_at=utcnow())
+        db.session.add(delivery)
+        db.session.commit()
+        _failed(sub, delivery, str(exc))
+        return None
+    delivery = Delivery(subscription_id=sub.id, channel=channel, key=key, target=target, window_start=start,
+                        window_end=end, periods=periods, status="sending", host=socket.gethostname(), pid=os.getpid())
+    db.session.add(delivery)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return None  # another scheduler process has this window
+    return delivery
+
+
+def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
+         sleep: Callable[[float], Any] = time.sleep, attempts: int | None = None) -> Delivery:
+    """Build the delivery's message and send it, retrying transient failures with exponential backoff and
+    jitter (DELIVERY_MAX_ATTEMPTS within DELIVERY_RETRY_WINDOW seconds); record how it ended."""
+    config = current_app.config
+    digest = digests.gather(sub, delivery, flt)
+    if delivery.channel == "email":
+        message = digests.email_message(digest, config["MAIL_FROM"], delivery.target)
+
+        def once() -> Outcome:
+            return send_email(message)
+    else:
+        body = digests.webhook_body(digest)
+
+        def once() -> Outcome:
+            try:
+                check_webhook_url(delivery.target)  # again: what the name resolves to may have changed
+            except SubscriptionError as exc:
+                return Outcome(False, None, str(exc), False)
+            headers = {"Idempotency-Key": delivery.key, "X-Signature": sign(webhook_secret(sub), int(time.time()),
+                                                                            body)}
+            return post_webhook(delivery.target, body, headers)
+
+    tried: list[dict[str, Any]] = []
+    outcome = Outcome(False, None, "not sent")
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts or int(config["DELIVERY_MAX_ATTEMPTS"]))
+        | stop_after_delay(float(config["DELIVERY_RETRY_WINDOW"])),
+        wait=wait_exponential_jitter(initial=float(config["DELIVERY_RETRY_BASE"]),
+                                     max=float(config["DELIVERY_RETRY_WINDOW"]) / 2),
+        retry=retry_if_exception(lambda exc: isinstance(exc, SendFailed) and exc.outcome.transient),
+        sleep=sleep, reraise=True)
+    try:
+        for attempt in retrying:
+            with attempt:
+                outcome = once()
+                tried.append({"at": utcnow().isoformat(), "ok": outcome.ok, "code": outcome.code,
+                              "error": outcome.error, "ms": outcome.ms})
+                if not outcome.ok:
+                    raise SendFailed(outcome)
+    except SendFailed:
+        pass
+    return record(delivery, sub, outcome, tried, digest.total)
+
+
+def record(delivery: Delivery, sub: Subscription, outcome: Outcome, tried: list[dict[str, Any]],
+           events: int) -> Delivery:
+    """Record the outcome; a sent (non-test) delivery moves its channel's cursor in the same transaction."""
+    delivery.attempts, delivery.details, delivery.events = len(tried), tried, events
+    delivery.code, delivery.error, delivery.response_ms = outcome.code, outcome.error, outcome.ms
+    delivery.finished_at = utcnow()
+    if delivery.test:
+        delivery.status = "tested" if outcome.ok else "test-failed"
+        db.session.commit()
+    elif outcome.ok:
+        delivery.status = "sent"
+        _advance(sub, delivery.channel, delivery.window_start, delivery.window_end, failures=0)
+    else:
+        delivery.status = "failed"
+        db.session.commit()
+        _failed(sub, delivery, outcome.error or "not delivered")
+    _announce(delivery)
+    return delivery
+
+
+def _advance(sub: Subscription, channel: str, start: datetime, end: datetime, failures: int | None) -> None:
+    """Move the channel's cursor from ``start`` to ``end`` (only if it is still at ``start``) and commit."""
+    column = Subscription.email_cursor if channel == "email" else Subscription.webhook_cursor
+    values: dict[Any, Any] = {column: end}
+    if failures is not None:
+        values[Subscription.failures] = failures
+    db.session.execute(update(Subscription).where(Subscription.id == sub.id, column == start).values(values))
+    db.session.commit()
+    db.session.refresh(sub)
+
+
+def _failed(sub: Subscription, delivery: Delivery, reason: str) -> None:
+    """Count a failed delivery; DELIVERY_PAUSE_AFTER in a row pause the subscription with the reason."""
+    db.session.execute(update(Subscription).where(Subscription.id == sub.id)
+                       .values(failures=Subscription.failures + 1))
+    db.session.commit()
+    db.session.refresh(sub)
+    limit = int(current_app.config["DELIVERY_PAUSE_AFTER"])
+    if sub.failures >= limit:
+        set_paused(sub, True, f"paused after {sub.failures} failed deliveries in a row; the last, by "
+                              f"{delivery.channel} to {delivery.target}: {reason}")
+        log.warning("subscription %s paused: %s", sub.id, sub.paused_reason)
+
+
+def _announce(delivery: Delivery) -> None:
+    signal = signals.delivery_sent if delivery.status in ("sent", "tested") else signals.delivery_failed
+    if signal.receivers:
+        signals.send(signal, delivery=delivery, channel=delivery.channel, status=delivery.status,
+                     events=delivery.events, attempts=delivery.attempts)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(now: datetime | None = None) -> list[Delivery]:
+    """Deliveries left 'sending' by a process that is gone (this host) or for over an hour (any host) become
+    'failed'; their window is sent again at the next fire time, with the same id."""
+    now = now or utcnow()
+    host = socket.gethostname()
+    found = db.session.scalars(select(Delivery).where(Delivery.status.in_(("sending", "testing")))).all()
+    stale = [d for d in found if (d.host == host and not _alive(d.pid)) or now - d.started_at > STALE_AFTER]
+    for delivery in stale:
+        delivery.status = "test-failed" if delivery.test else "failed"
+        delivery.finished_at = now
+        delivery.error = (f"the process sending it stopped before it recorded the outcome (pid {delivery.pid} on "
+                          f"{delivery.host}); it is sent again with the same id")
+    if stale:
+        db.session.commit()
+    return list(stale)

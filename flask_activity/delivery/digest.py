@@ -1,0 +1,136 @@
+"""What one delivery says: the window's events (newest first, the first DIGEST_MAX_EVENTS of them, all of them as a
+formula-safe CSV attachment beyond that), as an email with text and HTML parts or as a webhook's JSON body."""
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask import current_app, render_template
+from itsdangerous import URLSafeSerializer
+
+from ..activity import EVENT_COLUMNS, ActivityFilter, Event, count_events, fetch_page, filter_args, iter_event_csv
+from ..activity.events import event_columns
+from ..timefmt import format_local
+from .models import Delivery, Subscription
+from .subscriptions import describe_cadence
+
+
+@dataclass
+class Digest:
+    """A window's events as a delivery shows them."""
+
+    subscription: Subscription
+    delivery: Delivery
+    filters: ActivityFilter
+    events: list[Event]  # the first DIGEST_MAX_EVENTS, newest first
+    total: int
+    feed_url: str
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.events)
+
+
+def gather(sub: Subscription, delivery: Delivery, flt: ActivityFilter) -> Digest:
+    """The window's count (one round trip) and its first DIGEST_MAX_EVENTS events (one page query)."""
+    cap = int(current_app.config["DIGEST_MAX_EVENTS"])
+    total = sum(count_events(flt).values())
+    events = fetch_page(flt, min(cap, 1000)).events if total else []
+    return Digest(sub, delivery, flt, events, total, feed_url(flt))
+
+
+def has_events(flt: ActivityFilter) -> bool:
+    """Whether the window holds any event (one indexed row read)."""
+    return bool(fetch_page(flt, 1).events)
+
+
+def base_url() -> str:
+    return str(current_app.config["ACTIVITY_BASE_URL"]).rstrip("/")
+
+
+def feed_url(flt: ActivityFilter) -> str:
+    """The activity feed with the same filters and window."""
+    return f"{base_url()}/admin/activity/?{urlencode(filter_args(flt), doseq=True)}"
+
+
+def unsubscribe_token(sub_id: int, channel: str) -> str:
+    return str(URLSafeSerializer(current_app.config["SECRET_KEY"], salt="activity-unsubscribe")
+               .dumps([sub_id, channel]))
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
+    from itsdangerous import BadSignature
+
+    try:
+        sub_id, channel = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="activity-unsubscribe").loads(token)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return (sub_id, channel) if isinstance(sub_id, int) and channel in ("email", "webhook") else None
+
+
+def csv_attachment(flt: ActivityFilter) -> tuple[bytes, str]:
+    """Every event of the window as CSV (the shared formula-safe writer), gzipped over DIGEST_GZIP_OVER bytes."""
+    data = (",".join(event_columns()) + "\r\n" + "".join(map(str, iter_event_csv(flt)))).encode()
+    if len(data) > int(current_app.config["DIGEST_GZIP_OVER"]):
+        return gzip.compress(data), "events.csv.gz"
+    return data, "events.csv"
+
+
+def _context(digest: Digest, zone: ZoneInfo) -> dict[str, Any]:
+    sub = digest.subscription
+    return {"digest": digest, "sub": sub, "zone": zone, "app_name": current_app.config.get("APP_NAME") or
+            "Activity", "since": format_local(digest.filters.since, zone),
+            "until": format_local(digest.filters.until, zone), "cadence": describe_cadence(sub.schedule, sub.timezone),
+            "fmt": lambda value: format_local(value, zone), "periods": digest.delivery.periods,
+            "unsubscribe": f"{base_url()}/activity/unsubscribe/{unsubscribe_token(sub.id, 'email')}"}
+
+
+def email_message(digest: Digest, sender: str, recipient: str) -> EmailMessage:
+    """The digest as an email: plain text and HTML, Message-ID from the delivery's stable key, one-click
+    List-Unsubscribe, and the CSV of every event when there are more than the body shows."""
+    zone = ZoneInfo(digest.subscription.timezone)
+    context = _context(digest, zone)
+    message = EmailMessage()
+    count = f"{digest.total} new event{'s' if digest.total != 1 else ''}"
+    message["Subject"] = f"[{context['app_name']}] {digest.subscription.name}: {count}"
+    message["From"] = sender
+    message["To"] = recipient
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = f"<{digest.delivery.key}@{_domain(sender)}>"
+    message["List-Unsubscribe"] = f"<{context['unsubscribe']}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["X-Delivery-Id"] = digest.delivery.key
+    message.set_content(render_template("activity/email/digest.txt", **context))
+    message.add_alternative(render_template("activity/email/digest.html", **context), subtype="html")
+    if digest.truncated:
+        data, name = csv_attachment(digest.filters)
+        maintype, subtype = ("application", "gzip") if name.endswith(".gz") else ("text", "csv")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return message
+
+
+def webhook_body(digest: Digest) -> bytes:
+    """The digest as JSON: the delivery's id, the window, the count and the events shown (``truncated`` with the
+    feed link when there are more)."""
+    sub, delivery = digest.subscription, digest.delivery
+    body = {"id": delivery.key, "subscription": {"id": sub.id, "name": sub.name},
+            "window": {"since": _iso(digest.filters.since), "until": _iso(digest.filters.until)},
+            "periods": delivery.periods, "count": digest.total, "truncated": digest.truncated,
+            "feed_url": digest.feed_url, "columns": list(EVENT_COLUMNS), "test": delivery.test,
+            "events": [event.to_json() for event in digest.events]}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1].strip("> ") or "localhost"
