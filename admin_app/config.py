@@ -181,7 +181,8 @@ def from_environment() -> dict[str, Any]:
              "PROMETHEUS_MULTIPROC_DIR": "PROMETHEUS_MULTIPROC_DIR",
              "LOGIN_RATE_LIMIT_ACCOUNT": "LOGIN_RATE_LIMIT_ACCOUNT",
              "LOGIN_RATE_LIMIT_ADDRESS": "LOGIN_RATE_LIMIT_ADDRESS",
-             "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI"}
+             "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI", "SMTP_URL": "SMTP_URL", "MAIL_FROM": "MAIL_FROM",
+             "ACTIVITY_BASE_URL": "ACTIVITY_BASE_URL"}
     out: dict[str, Any] = {key: _env(var) for var, key in names.items() if _env(var) is not None}
     timeout = _env("REPORT_STATEMENT_TIMEOUT")
     if timeout is not None:
@@ -192,6 +193,10 @@ def from_environment() -> dict[str, Any]:
     enabled = _env("METRICS_ENABLED")
     if enabled is not None:
         out["METRICS_ENABLED"] = parse_bool("METRICS_ENABLED", enabled)
+    for flag in ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE"):
+        given = _env(flag)
+        if given is not None:
+            out[flag] = parse_bool(flag, given)
     limited = _env("RATELIMIT_ENABLED")
     if limited is not None:
         out["RATELIMIT_ENABLED"] = parse_bool("RATELIMIT_ENABLED", limited)
@@ -203,7 +208,11 @@ def from_environment() -> dict[str, Any]:
 REQUEST_LIMITS: dict[str, tuple[type, float]] = {
     "MAX_CONTENT_LENGTH": (int, 1), "MAX_QUERY_STRING_BYTES": (int, 1), "MAX_SEARCH_WORDS": (int, 1),
     "MAX_FILTERS": (int, 1), "EXPORT_SEND_TIMEOUT": (int, 1), "EXPORT_CONCURRENCY": (int, 1),
-    "WEB_STATEMENT_TIMEOUT": (float, 0), "SESSION_MAX_AGE": (int, 60), "SESSION_IDLE_TIMEOUT": (int, 60)}
+    "WEB_STATEMENT_TIMEOUT": (float, 0), "SESSION_MAX_AGE": (int, 60), "SESSION_IDLE_TIMEOUT": (int, 60),
+    # Deliveries (flask_activity.delivery; defaults in flask_activity.state.DEFAULTS).
+    "SMTP_TIMEOUT": (float, 0.1), "WEBHOOK_TIMEOUT": (float, 0.1), "DELIVERY_MAX_ATTEMPTS": (int, 1),
+    "DELIVERY_RETRY_WINDOW": (float, 0), "DELIVERY_RETRY_BASE": (float, 0), "DELIVERY_PAUSE_AFTER": (int, 1),
+    "DELIVERY_SETTLE_SECONDS": (float, 0), "DIGEST_MAX_EVENTS": (int, 1), "DIGEST_GZIP_OVER": (int, 0)}
 
 
 def _request_limits() -> dict[str, Any]:

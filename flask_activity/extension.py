@@ -82,12 +82,19 @@ class ActivityReporting:
         return st.specs
 
     @staticmethod
-    def create_tables() -> None:
-        """Create the extension's own table (report_runs) in the current app's database if it is missing; for apps
-        without migrations (with Alembic, add it from ``flask activity doctor``'s migration instead)."""
+    def metadata() -> Any:
+        """The extension's own tables (report runs, subscriptions, deliveries): give it to Alembic's
+        ``target_metadata`` beside the app's own."""
+        from .delivery.models import Subscription  # noqa: F401 - its tables join the metadata on import
         from .reporting.models import ActivityModel
 
-        ActivityModel.metadata.create_all(state().db.engine)
+        return ActivityModel.metadata
+
+    @classmethod
+    def create_tables(cls) -> None:
+        """Create the extension's own tables in the current app's database where they are missing; for apps
+        without migrations (with Alembic, add them from ``flask activity doctor``'s migration instead)."""
+        cls.metadata().create_all(state().db.engine)
 
     def register_report(self, definition: Any) -> Any:
         """Add a ReportDefinition to every app this extension serves (next to REPORT_MODULES); returns it."""

@@ -44,11 +44,12 @@ target_db = current_app.extensions['migrate'].db
 
 
 def get_metadata():
-    """The app's models and the extension's own table (report_runs), which lives on its own metadata."""
-    from flask_activity.reporting.models import ActivityModel
+    """The app's models and the extension's own tables (report runs, subscriptions, deliveries), which live on its
+    own metadata."""
+    from flask_activity import ActivityReporting
 
     own = target_db.metadatas[None] if hasattr(target_db, 'metadatas') else target_db.metadata
-    return [own, ActivityModel.metadata]
+    return [own, ActivityReporting.metadata()]
 
 
 def run_migrations_offline():

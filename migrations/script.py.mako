@@ -7,7 +7,7 @@ Create Date: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa
-import admin_app.types  # noqa: F401  (custom column types used by migrations)
+import flask_activity.types  # noqa: F401  (custom column types used by migrations)
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -9,9 +9,13 @@ def init_app(app: Flask) -> None:
     """Add ``activity`` (with ``doctor``) and ``report`` to ``app.cli``."""
     from .activity import activity_command
     from .doctor import doctor_command
-    from .reports import report_group
+    from .reports import report_group, schedule_command
+    from .subscriptions import deliveries_command, subscription_group
 
     if "doctor" not in activity_command.commands:
         activity_command.add_command(doctor_command)
     app.cli.add_command(activity_command)
     app.cli.add_command(report_group)
+    app.cli.add_command(subscription_group)
+    app.cli.add_command(deliveries_command)
+    app.cli.add_command(schedule_command, "schedule")  # reports and deliveries; `report schedule` is the same

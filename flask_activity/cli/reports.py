@@ -16,6 +16,7 @@ from flask.cli import with_appcontext
 
 from flask_activity.reporting.models import ReportRun
 
+from ..delivery import deliverer
 from ..reporting import runner, runs
 from ..reporting.definition import ReportDefinition, ReportError
 from ..reporting.files import reports_dir, run_location
@@ -165,7 +166,8 @@ def _run_line(defs: dict[str, ReportDefinition]) -> Callable[[ReportRun], None]:
 @with_appcontext
 @db_errors
 def schedule_command(names: tuple[str, ...], once: bool) -> None:
-    """Run scheduled reports in the foreground until SIGTERM or Ctrl+C (its own process, never a web worker)."""
+    """Run scheduled reports and subscription deliveries in the foreground until SIGTERM or Ctrl+C (its own
+    process, never a web worker)."""
     chosen = {n: _report(n) for n in names} if names else load_reports()
     for defn in chosen.values():
         if names and not defn.schedule:
@@ -181,6 +183,7 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
     if once:
         runner.recover()
         tick(chosen, utcnow(), on_run=on_run)
+        deliverer.tick(utcnow())
         return
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
@@ -196,7 +199,7 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
     click.echo(f"scheduler started (pid {os.getpid()}): {', '.join(scheduled) or 'no scheduled reports'}; "
                f"catch-up: {catch_up}")
     try:
-        serve(chosen, stop, on_run=on_run)
+        serve(chosen, stop, on_run=on_run, also=deliverer.serve_tick)
     except KeyboardInterrupt:
         click.echo("scheduler interrupted", err=True)
         sys.exit(130)

@@ -4,8 +4,11 @@ For each active subscription and channel: the window runs from the channel's cur
 least DELIVERY_SETTLE_SECONDS old (periods missed while nothing ran collapse into that one window). The window is
 claimed by inserting its delivery row (a partial unique index lets one scheduler process have it), sent with
 retries for transient failures, and recorded; the cursor moves to the window's end only when the send worked, in
-the transaction that records it. A failed window is retried at the next fire time with the same key and end.
-At-least-once with a stable id: a crash between sending and recording sends the same id again.
+the transaction that records it. A window that certainly did not arrive (refused, unreachable) is 'failed': the
+next fire time sends a new window from the same cursor to the latest fire time (one catch-up after an outage).
+A window whose outcome is unknown (the sender died before recording it, or the receiver never answered) is
+'lost': it is sent again with the same key and end, so a receiver that has it can drop the duplicate.
+At-least-once with a stable id, not exactly-once.
 """
 from __future__ import annotations
 
@@ -63,6 +66,16 @@ def next_fire(sub: Subscription, now: datetime) -> datetime | None:
     return trigger.get_next_fire_time(None, now)
 
 
+def serve_tick(now: datetime) -> datetime | None:
+    """The scheduler's wake-up: deliver what is due, then say when the next delivery is (for its sleep)."""
+    tick(now)
+    settle = timedelta(seconds=float(current_app.config["DELIVERY_SETTLE_SECONDS"]))
+    subs = db.session.scalars(select(Subscription).where(Subscription.paused_at.is_(None))).all()
+    nexts = [n + settle for n in (next_fire(s, now - settle) for s in subs if s.channels()) if n is not None]
+    db.session.remove()
+    return min(nexts, default=None)
+
+
 def tick(now: datetime, sleep: Callable[[float], Any] = time.sleep) -> list[Delivery]:
     """Deliver every window due at ``now``; the deliveries this process made (sent or failed)."""
     recover()
@@ -91,12 +104,14 @@ def deliver_due(sub: Subscription, channel: str, owner: Any, now: datetime,
     start = sub.cursor(channel)
     retry = db.session.scalar(select(Delivery).where(
         Delivery.subscription_id == sub.id, Delivery.channel == channel, Delivery.window_start == start,
-        Delivery.status == "failed", Delivery.test.is_(False)).order_by(Delivery.id.desc()).limit(1))
+        Delivery.status.in_(("failed", "lost")), Delivery.test.is_(False)).order_by(Delivery.id.desc()).limit(1))
+    if retry is not None and retry.status != "lost":
+        retry = None  # it never arrived: a fresh window from the same cursor covers it and what came since
     end, periods = _fires(sub, start, now - settle)
     if end is None:
         return None
     key = uuid.uuid4().hex
-    if retry is not None:  # the same window and id as the attempt that failed (or whose process died)
+    if retry is not None:  # the same window and id as the attempt whose outcome is unknown
         end, periods, key = retry.window_end, retry.periods, retry.key
     flt = window_filter(sub, start, end)
     if retry is None and not sub.send_empty and not digests.has_events(flt):
@@ -181,7 +196,8 @@ def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
     retrying = Retrying(
         stop=stop_after_attempt(attempts or int(config["DELIVERY_MAX_ATTEMPTS"]))
         | stop_after_delay(float(config["DELIVERY_RETRY_WINDOW"])),
-        wait=wait_exponential_jitter(initial=float(config["DELIVERY_RETRY_BASE"]),
+        wait=wait_exponential_jitter(multiplier=float(config["DELIVERY_RETRY_BASE"]),
+                                     jitter=float(config["DELIVERY_RETRY_BASE"]),
                                      max=float(config["DELIVERY_RETRY_WINDOW"]) / 2),
         retry=retry_if_exception(lambda exc: isinstance(exc, SendFailed) and exc.outcome.transient),
         sleep=sleep, reraise=True)
@@ -211,7 +227,7 @@ def record(delivery: Delivery, sub: Subscription, outcome: Outcome, tried: list[
         delivery.status = "sent"
         _advance(sub, delivery.channel, delivery.window_start, delivery.window_end, failures=0)
     else:
-        delivery.status = "failed"
+        delivery.status = "lost" if outcome.unsure else "failed"
         db.session.commit()
         _failed(sub, delivery, outcome.error or "not delivered")
     _announce(delivery)
@@ -263,13 +279,13 @@ def _alive(pid: int | None) -> bool:
 
 def recover(now: datetime | None = None) -> list[Delivery]:
     """Deliveries left 'sending' by a process that is gone (this host) or for over an hour (any host) become
-    'failed'; their window is sent again at the next fire time, with the same id."""
+    'lost' (it may have arrived); their window is sent again at the next fire time, with the same id."""
     now = now or utcnow()
     host = socket.gethostname()
     found = db.session.scalars(select(Delivery).where(Delivery.status.in_(("sending", "testing")))).all()
     stale = [d for d in found if (d.host == host and not _alive(d.pid)) or now - d.started_at > STALE_AFTER]
     for delivery in stale:
-        delivery.status = "test-failed" if delivery.test else "failed"
+        delivery.status = "test-failed" if delivery.test else "lost"
         delivery.finished_at = now
         delivery.error = (f"the process sending it stopped before it recorded the outcome (pid {delivery.pid} on "
                           f"{delivery.host}); it is sent again with the same id")

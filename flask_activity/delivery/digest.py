@@ -77,7 +77,7 @@ def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
 
 def csv_attachment(flt: ActivityFilter) -> tuple[bytes, str]:
     """Every event of the window as CSV (the shared formula-safe writer), gzipped over DIGEST_GZIP_OVER bytes."""
-    data = (",".join(event_columns()) + "\r\n" + "".join(map(str, iter_event_csv(flt)))).encode()
+    data = (",".join(event_columns()) + "\r\n" + "".join(chunk.text for chunk in iter_event_csv(flt))).encode()
     if len(data) > int(current_app.config["DIGEST_GZIP_OVER"]):
         return gzip.compress(data), "events.csv.gz"
     return data, "events.csv"

@@ -60,8 +60,8 @@ class Delivery(ActivityModel):
     """One send of one window of events on one channel: its stable key, outcome, attempts and timings.
 
     Claimed by inserting it 'sending': the partial unique index on (subscription, channel, window_start) of rows
-    'sending' or 'sent' lets one scheduler process have a window. A failed row leaves the window free; its retry
-    reuses the key and window_end, so a receiver that got it before the failure can drop the duplicate.
+    'sending' or 'sent' lets one scheduler process have a window. Statuses: sending, sent, failed (did not
+    arrive), lost (may have arrived: resent with the same key and window_end), testing, tested, test-failed.
     """
 
     __tablename__ = "activity_deliveries"

@@ -31,6 +31,7 @@ class Outcome:
     error: str | None = None
     transient: bool = False
     ms: int | None = None
+    unsure: bool = False  # no answer came (a timeout): the receiver may have it
 
 
 class SendFailed(Exception):
@@ -83,7 +84,9 @@ def send_email(message: EmailMessage) -> Outcome:
         return Outcome(False, exc.smtp_code, f"SMTP {exc.smtp_code} {text}".strip(), 400 <= exc.smtp_code < 500,
                        _ms(started))
     except (smtplib.SMTPException, OSError) as exc:
-        return Outcome(False, None, f"SMTP server not reachable: {exc or type(exc).__name__}", True, _ms(started))
+        timed_out = isinstance(exc, socket.timeout | TimeoutError)
+        return Outcome(False, None, f"SMTP server not reachable: {exc or type(exc).__name__}", True, _ms(started),
+                       unsure=timed_out)
     return Outcome(True, 250, None, False, _ms(started))
 
 
@@ -103,8 +106,9 @@ def post_webhook(url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
         response.read(WEBHOOK_MAX_RESPONSE)
         status = response.status
     except (OSError, http.client.HTTPException) as exc:
-        kind = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else "failed"
-        return Outcome(False, None, f"the request {kind}: {exc or type(exc).__name__}", True, _ms(started))
+        timed_out = isinstance(exc, socket.timeout | TimeoutError)
+        return Outcome(False, None, f"the request {'timed out' if timed_out else 'failed'}: "
+                                    f"{exc or type(exc).__name__}", True, _ms(started), unsure=timed_out)
     finally:
         connection.close()
     ms = _ms(started)

@@ -198,11 +198,13 @@ def _tick(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinitio
 
 def serve(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinition], stop: threading.Event,
           clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], object] | None = None,
-          on_run: Callable[[ReportRun], None] | None = None) -> None:
+          on_run: Callable[[ReportRun], None] | None = None,
+          also: Callable[[datetime], datetime | None] | None = None) -> None:
     """Run ticks until ``stop`` is set, sleeping until the next fire time (at most MAX_SLEEP seconds).
 
     Start-up housekeeping first (temporary files, runs of dead processes); a database outage is logged and
-    retried on the next wake-up rather than ending the process.
+    retried on the next wake-up rather than ending the process. ``also(now)`` is more work due at each wake-up
+    (the deliveries), returning when it is next due.
     """
     defs = _scheduled(definitions)
     wait = sleep or stop.wait
@@ -214,16 +216,18 @@ def serve(definitions: Iterable[ReportDefinition] | Mapping[str, ReportDefinitio
                 runs.fail_unrecorded_runs(unrecorded)
                 unrecorded = None
             tick(defs, clock(), on_run=on_run, stop=stop)
+            extra = also(clock()) if also is not None and not stop.is_set() else None
         except ReportError:
             raise
         except Exception as exc:  # logged, and the next wake-up retries: a scheduler keeps serving
             log.exception("scheduler tick failed; retrying in %s s", MAX_SLEEP)
             unrecorded = unrecorded or runs.describe(exc)
             _reset_session()
+            extra = None
         if stop.is_set():
             break
         now = clock()
-        nexts = [n for n in (next_fire_time(d, now) for d in defs) if n is not None]
+        nexts = [n for n in (next_fire_time(d, now) for d in defs) if n is not None] + ([extra] if extra else [])
         seconds = min([(n - now).total_seconds() for n in nexts] + [MAX_SLEEP])
         wait(max(0.0, seconds))
 

@@ -16,9 +16,9 @@ config.set_main_option("sqlalchemy.url", db.engine.url.render_as_string(hide_pas
 
 def target_metadata():
     """The help desk's models, and flask-activity's own table (report_runs), which has its own metadata."""
-    from flask_activity.reporting.models import ActivityModel
+    from flask_activity import ActivityReporting
 
-    return [db.metadata, ActivityModel.metadata]
+    return [db.metadata, ActivityReporting.metadata()]
 
 
 def run_migrations_offline():
