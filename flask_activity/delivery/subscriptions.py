@@ -117,7 +117,9 @@ def check_filters(args: Mapping[str, Any], zone: str) -> dict[str, Any]:
     try:
         flt = parse_filter(kept, ZoneInfo(zone))
     except BadActivityQuery as exc:
-        raise SubscriptionError(str(exc).split(":")[0] if ":" in str(exc) else "filters", str(exc)) from None
+        text = str(exc)
+        name = next((f for f in ("model", "action", "actor") if text.startswith((f, f"unknown {f}"))), "filters")
+        raise SubscriptionError(name, text) from None
     return stored_filters(flt)
 
 
