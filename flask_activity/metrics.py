@@ -58,6 +58,13 @@ class Metrics:
         self.ticks = Counter("admin_scheduler_ticks", "Scheduler ticks.", registry=r)
         self.due = Counter("admin_scheduler_due_periods", "Report periods found due by the scheduler.", registry=r)
         self.claimed = Counter("admin_scheduler_claimed_periods", "Due periods this process claimed.", registry=r)
+        self.deliveries = Counter("admin_deliveries", "Subscription deliveries that ended, by channel and status.",
+                                  ["channel", "status"], registry=r)
+        self.delivery_attempts = Counter("admin_delivery_attempts", "Send attempts of deliveries, by channel.",
+                                         ["channel"], registry=r)
+        self.delivery_lag = Histogram("admin_delivery_lag_seconds", "From the end of a delivered period to its "
+                                      "delivery.", ["channel"], registry=r,
+                                      buckets=(1, 5, 15, 30, 60, 120, 300, 900, 3600, 6 * 3600, 86400))
         self.logins = Counter("admin_logins", "Successful logins.", registry=r)
         self.login_failures = Counter("admin_login_failures", "Refused logins, by reason.", ["reason"], registry=r)
 
@@ -83,6 +90,8 @@ class Metrics:
             signals.report_finished: self.on_report_finished,
             signals.report_failed: self.on_report_failed,
             signals.scheduler_tick: self.on_scheduler_tick,
+            signals.delivery_sent: self.on_delivery,
+            signals.delivery_failed: self.on_delivery,
             signals.login_succeeded: self.on_login_succeeded,
             signals.login_failed: self.on_login_failed,
         }
@@ -113,6 +122,13 @@ class Metrics:
         self.ticks.inc()
         self.due.inc(len(due))
         self.claimed.inc(len(claimed))
+
+    def on_delivery(self, sender: Any, *, channel: str, status: str, attempts: int, lag: float | None,
+                    **_: Any) -> None:
+        self.deliveries.labels(channel, status).inc()
+        self.delivery_attempts.labels(channel).inc(attempts)
+        if lag is not None:
+            self.delivery_lag.labels(channel).observe(lag)
 
     def on_login_succeeded(self, sender: Any, **_: Any) -> None:
         self.logins.inc()

@@ -56,12 +56,12 @@ run) and ``duration`` (seconds).""")
 
 delivery_sent = namespace.signal("delivery-sent", doc="""\
 Sent after a delivery (email or webhook) was recorded 'sent', or a test 'tested'.
-Keyword arguments: ``delivery`` (Delivery), ``channel``, ``status``, ``events`` (events in its window) and
-``attempts``.""")
+Keyword arguments: ``delivery`` (Delivery), ``channel``, ``status``, ``events`` (events in its window),
+``attempts`` and ``lag`` (seconds from the end of its period to now; None for a test).""")
 
 delivery_failed = namespace.signal("delivery-failed", doc="""\
 Sent after a delivery was recorded 'failed' (or a test 'test-failed') once its retries were spent.
-Keyword arguments: ``delivery`` (Delivery), ``channel``, ``status``, ``events`` and ``attempts``.""")
+Keyword arguments: ``delivery`` (Delivery), ``channel``, ``status``, ``events``, ``attempts`` and ``lag``.""")
 
 scheduler_tick = namespace.signal("scheduler-tick", doc="""\
 Sent at the end of every scheduler tick, also one that claimed nothing, stopped early or raised.

@@ -261,8 +261,10 @@ def _failed(sub: Subscription, delivery: Delivery, reason: str) -> None:
 def _announce(delivery: Delivery) -> None:
     signal = signals.delivery_sent if delivery.status in ("sent", "tested") else signals.delivery_failed
     if signal.receivers:
+        lag = None if delivery.test or delivery.finished_at is None else \
+            (delivery.finished_at - delivery.window_end).total_seconds()
         signals.send(signal, delivery=delivery, channel=delivery.channel, status=delivery.status,
-                     events=delivery.events, attempts=delivery.attempts)
+                     events=delivery.events, attempts=delivery.attempts, lag=lag)
 
 
 def _alive(pid: int | None) -> bool:

@@ -143,3 +143,23 @@ def test_a_delivery_whose_sender_died_before_recording_it_is_sent_again_with_the
     assert sorted(item_ids(smtp.messages[1])) == sorted(item_ids(smtp.messages[0])) == sorted(ids)
     lost = db.session.get(Delivery, first.id)
     assert lost is not None and lost.status == "lost" and "stopped before it recorded" in (lost.error or "")
+
+
+def test_deliveries_send_their_signals_and_count_in_the_metrics(app, admin_user, smtp):
+    from flask_activity.metrics import Metrics
+    from flask_activity.testing import record_signals
+
+    sub, _ = subscribe(admin_user, send_empty=True)
+    metrics = Metrics()
+    smtp.replies.append("550 Mailbox unavailable")
+    with record_signals("delivery-sent", "delivery-failed") as fired:
+        deliverer.tick(minute_after(sub.email_cursor) + timedelta(seconds=1))
+        deliverer.tick(minute_after(sub.email_cursor, 2) + timedelta(seconds=1))
+    failed, sent = fired.one("delivery-failed"), fired.one("delivery-sent")
+    assert (failed.kwargs["status"], failed.kwargs["attempts"]) == ("failed", 1)
+    assert (sent.kwargs["channel"], sent.kwargs["events"]) == ("email", 0) and "lag" in sent.kwargs
+    for f in (failed, sent):
+        metrics.on_delivery(None, **f.kwargs)
+    assert metrics.deliveries.labels("email", "sent")._value.get() == 1
+    assert metrics.deliveries.labels("email", "failed")._value.get() == 1
+    assert metrics.delivery_attempts.labels("email")._value.get() == 2
