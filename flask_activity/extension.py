@@ -59,9 +59,11 @@ class ActivityReporting:
             from .cli import init_app as init_cli
 
             init_cli(app)
+        from .admin.unsubscribe import init_app as init_unsubscribe
         from .metrics import init_metrics
         from .reporting.runner import recover_on_first_request
 
+        init_unsubscribe(app)
         init_metrics(app)
         recover_on_first_request(app)
         return st
@@ -120,9 +122,11 @@ class ActivityReporting:
     def _add_views(admin: Any, dashboard: bool) -> None:
         from .admin.activity_views import ActivityView, DashboardView
         from .admin.report_views import ReportsView
+        from .admin.subscription_views import SubscriptionsView
 
         admin.add_view(ActivityView(name="Activity", endpoint="activity", url="/admin/activity"))
         admin.add_view(ReportsView(name="Reports", endpoint="reports", url="/admin/reports"))
+        admin.add_view(SubscriptionsView(name="Subscriptions", endpoint="subscriptions", url="/admin/subscriptions"))
         if dashboard and not isinstance(admin.index_view, DashboardView):
             admin.add_view(DashboardView(name="Dashboard", endpoint="activity_dashboard",
                                          url="/admin/activity/dashboard"))
@@ -141,6 +145,13 @@ def register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(format_local, "localtime")
     app.add_template_global(display_zone, "display_zone")
+
+    @app.template_global()
+    def activity_unseen() -> int:
+        """New events in the current user's in-app subscriptions (the navbar's count)."""
+        from .admin.subscription_views import unseen_total
+
+        return unseen_total()
 
     @app.template_global()
     def actor_recorded(model: str, action: str) -> bool:

@@ -114,6 +114,8 @@ class ActivityView(ActivityAccessMixin, BaseView):
             newest_url=url_for(".index", limit=limit, **args) if request.args.get("cursor") else None,
             csv_url=url_for(".export_csv", **args),
             json_url=url_for(".feed_json", **args),
+            subscribe_url=url_for("subscriptions.new", model=list(page.filters.models),
+                                  action=list(page.filters.actions), actor=request.args.get("actor") or None),
             form=dict(since=request.args.get("since", ""), until=request.args.get("until", ""),
                       models=page.filters.models, actions=page.filters.actions,
                       actor=request.args.get("actor", "")),

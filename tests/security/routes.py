@@ -62,6 +62,15 @@ EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
     "settings.display": {"GET": _by_role(LOGIN, 200, 200), "POST": _by_role(LOGIN, ON_HOST, ON_HOST)},
     # A scraper's bearer token or an admin's session; anonymous is 401 (not a login page: scrapers follow no form).
     "metrics.metrics": {"GET": _by_role(401, 403, 200), "POST": _same(405)},
+    # Subscriptions: any reader keeps their own (POST included); another's is 404 to them, as if it did not exist.
+    "subscriptions.index": READ,
+    "subscriptions.deliveries": READ,
+    "subscriptions.new": {"GET": _by_role(LOGIN, 200, 200), "POST": _by_role(LOGIN, ON_HOST, ON_HOST)},
+    "subscriptions.detail": {"GET": _by_role(LOGIN, 404, 200), "POST": _same(405)},
+    **{f"subscriptions.{name}": {"GET": _same(405), "POST": _by_role(LOGIN, 404, ON_HOST)}
+       for name in ("test", "pause", "resume", "delete")},
+    # One-click unsubscribe from an email: the signed token in the URL is the authority (no login, no CSRF).
+    "activity_unsubscribe.unsubscribe": {"GET": _same(200), "POST": _same(200)},
     **{f"{view}.{name}": access for view in MODEL_VIEWS for name, access in MODEL_ENDPOINTS.items()},
 }
 # The users view has no ajax-loaded field (the other two look up owners and bucketlists).
@@ -78,7 +87,9 @@ def swept_rules(app: Flask) -> list[Rule]:
 
 def url_for_rule(rule: Rule, seeded: Seeded) -> str:
     """A concrete URL for ``rule``, filled from real rows: the live row's id, the real run, a real report name."""
-    values = {"export_type": "csv", "run_id": seeded.run_id, "filename": STATIC_FILES.get(rule.endpoint)}
+    values = {"export_type": "csv", "run_id": seeded.run_id, "filename": STATIC_FILES.get(rule.endpoint),
+              "sub_id": seeded.subs.get("victim" if rule.endpoint == "subscriptions.delete" else "live"),
+              "token": seeded.unsubscribe}
     assert rule.arguments <= values.keys(), f"don't know how to fill {rule.rule}: extend url_for_rule"
     built = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)
     assert built is not None, rule.rule
@@ -118,6 +129,8 @@ def post_data(endpoint: str, seeded: Seeded, action: str = "restore") -> dict[st
         return {"list_form_pk": ids["live"], "title": "Edited by sweep", "email": "edited@example.com"}
     if endpoint == "reports.run_now":
         return {"report": "items", "period": "today"}
+    if endpoint == "subscriptions.new":
+        return {"name": "Subscribed by sweep", "cadence": "hourly", "timezone": "UTC", "in_app": "y"}
     if endpoint == "settings.display":
         return dict(OWN_PREFERENCES)
     if endpoint == "auth.login":

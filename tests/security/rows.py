@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,9 @@ from sqlalchemy import select
 
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
+from flask_activity.delivery.digest import unsubscribe_token
+from flask_activity.delivery.models import Delivery, Subscription
+from flask_activity.delivery.subscriptions import SubscriptionInput, save
 from flask_activity.reporting import runner
 from flask_activity.reporting.models import ReportRun
 from flask_activity.reporting.registry import get_report
@@ -30,6 +33,8 @@ class Seeded:
 
     ids: dict[str, dict[str, int]]
     run_id: int | None  # a succeeded report run whose file is in REPORTS_DIR
+    subs: dict[str, int] = field(default_factory=dict)  # the owner's subscriptions: "live" (changed), "victim"
+    unsubscribe: str = ""  # a valid one-click unsubscribe token of the live subscription
 
 
 def seed(make_user: Any, report: bool = True) -> Seeded:
@@ -42,18 +47,21 @@ def seed(make_user: Any, report: bool = True) -> Seeded:
     factories.soft_delete(gone, lists[2], items[2])
     ids = {name: {"live": rows[0].id, "victim": rows[1].id, "deleted": rows[2].id}
            for name, rows in (("users", (owner, victim, gone)), ("bucketlists", lists), ("items", items))}
+    subs = {role: save(owner, SubscriptionInput(f"{role} watch", cadence="daily", email=False))[0].id
+            for role in ("live", "victim")}
+    token = unsubscribe_token(subs["live"], "email")
     if not report:
-        return Seeded(ids=ids, run_id=None)
+        return Seeded(ids=ids, run_id=None, subs=subs, unsubscribe=token)
     run = runner.run_report(get_report("items"), DAY, DAY + timedelta(days=1))
     assert run.status == "succeeded" and run.path, run.error
-    return Seeded(ids=ids, run_id=run.id)
+    return Seeded(ids=ids, run_id=run.id, subs=subs, unsubscribe=token)
 
 
 def snapshot(app: Flask) -> dict[str, Any]:
     """Every committed row of every table, and every file under REPORTS_DIR with its SHA-256."""
     out: dict[str, Any] = {}
     with db.engine.connect() as conn:
-        for model in (User, Bucketlist, Item, ReportRun):
+        for model in (User, Bucketlist, Item, ReportRun, Subscription, Delivery):
             table = model.__table__
             out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
     root = Path(app.config["REPORTS_DIR"])
@@ -73,8 +81,21 @@ OWN_PREFERENCES = {"timezone": "Pacific/Auckland"}
 OWN_COLUMNS = {*OWN_PREFERENCES, "session_epoch"}
 
 
+def own_subscriptions_only(before: dict[str, Any], after: dict[str, Any], user_id: int) -> bool:
+    """True when the subscriptions table differs only by new rows that user ``user_id`` owns."""
+    old, new = before["activity_subscriptions"], after["activity_subscriptions"]
+    added = [r for r in new if r not in old]
+    owner = [c.name for c in Subscription.__table__.columns].index("owner_key")
+    return all(r in new for r in old) and all(r[owner] == str(user_id) for r in added)
+
+
 def own_preference_only(before: dict[str, Any], after: dict[str, Any], user_id: int) -> bool:
-    """True when the snapshots differ only in OWN_COLUMNS of user ``user_id``'s own row."""
+    """True when the snapshots differ only in OWN_COLUMNS of user ``user_id``'s own row (and, when
+    ``activity_subscriptions`` differs too, by subscriptions of their own: own_subscriptions_only)."""
+    if "activity_subscriptions" in changed(before, after):
+        if not own_subscriptions_only(before, after, user_id):
+            return False
+        before = {**before, "activity_subscriptions": after["activity_subscriptions"]}
     if changed(before, after) != {"users"}:
         return False
     keep = [i for i, c in enumerate(User.__table__.columns) if c.name not in OWN_COLUMNS]

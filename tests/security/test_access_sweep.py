@@ -143,7 +143,8 @@ def test_sweep_every_rule_as_every_role_finds_no_leak(app, make_user, admin_user
         after = snapshot(app)
         written = changed(before, after)
         if role == "admin":  # control: the same requests with an admin's session do write
-            assert written == {"users", "bucketlists", "items", "report_runs", "files"}, written
+            assert written == {"users", "bucketlists", "items", "report_runs", "files", "activity_subscriptions"}, \
+                written
         elif role == "viewer":  # their own display zone, and nothing else (the control that the POST went in)
             if not own_preference_only(before, after, viewer_user.id):
                 leaks.append(f"{role} changed {sorted(written)}; expected only their own {sorted(OWN_COLUMNS)}")
@@ -207,14 +208,17 @@ def test_viewer_post_to_every_write_endpoint_is_refused_and_changes_nothing(app,
     before = snapshot(app)
     refused = []
     for rule in swept_rules(app):
-        if not rule.rule.startswith("/admin") or "POST" not in rule.methods or rule.endpoint == "settings.display":
-            continue  # settings.display: their own display zone, allowed
+        if not rule.rule.startswith("/admin") or "POST" not in rule.methods or rule.endpoint in (
+                "settings.display", "subscriptions.new"):
+            continue  # their own display zone and their own new subscriptions: allowed
         url = url_for_rule(rule, seeded)
         actions = ("delete", "restore") if rule.endpoint.endswith(".action_view") else ("restore",)
+        # Another user's subscription is 404 to them, as if it did not exist; the admin's writes are 403.
+        refusal = 404 if rule.endpoint.startswith("subscriptions.") else 403
         for action in actions:
             r = viewer_client.post_form(url, post_data(rule.endpoint, seeded, action))
-            assert r.status_code == 403, (url, action, r.status_code)
+            assert r.status_code == refusal, (url, action, r.status_code)
         refused.append(url)
-    assert len(refused) == 16
+    assert len(refused) == 20
     after = snapshot(app)
     assert after == before

@@ -17,14 +17,20 @@ from tests.security.clients import is_logged_in
 from tests.security.routes import EXPECTED, post_data, url_for_rule
 from tests.security.rows import changed, seed, snapshot
 
-CSRF_ENDPOINTS = sorted(e for e, access in EXPECTED.items() if set(access["POST"].values()) != {405})
+# One-click unsubscribe is POSTed by mail clients, which hold no token: its signed URL is the authority
+# (tests/delivery/test_unsubscribe.py refuses a forged one).
+CSRF_EXEMPT = {"activity_unsubscribe.unsubscribe"}
+CSRF_ENDPOINTS = sorted(e for e, access in EXPECTED.items()
+                        if set(access["POST"].values()) != {405} and e not in CSRF_EXEMPT)
 CASES = [pytest.param(e, a, id=f"{e}-{a}" if a else e)
          for e in CSRF_ENDPOINTS for a in (("delete", "restore") if e.endswith(".action_view") else (None,))]
 
 # What the control request (valid token) changes, by view method; model views change their own table.
 CONTROL_CHANGES = {"create_view": "own table", "edit_view": "own table", "delete_view": "own table",
                    "action_view": "own table", "ajax_update": None, "run_now": {"report_runs", "files"},
-                   "login": set(), "logout": {"users"}, "logout_elsewhere": {"users"}, "display": {"users"}}
+                   "login": set(), "logout": {"users"}, "logout_elsewhere": {"users"}, "display": {"users"},
+                   "new": {"activity_subscriptions"}, "test": set(), "pause": {"activity_subscriptions"},
+                   "resume": set(), "delete": {"activity_subscriptions"}}
 
 
 @pytest.fixture
@@ -33,9 +39,10 @@ def app_config(tmp_path) -> dict[str, Any]:
 
 
 def test_every_post_rule_of_the_url_map_is_in_the_csrf_sweep(app):
-    assert {r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods} == set(CSRF_ENDPOINTS)
-    # 3 model views x (create, edit, delete, 2 actions, ajax update), run now, display settings, in, out, out elsewhere
-    assert len(CASES) == 23
+    assert {r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods} == set(CSRF_ENDPOINTS) | CSRF_EXEMPT
+    # 3 model views x (create, edit, delete, 2 actions, ajax update), run now, display settings, in, out, out
+    # elsewhere, and a subscription's new, test, pause, resume and delete
+    assert len(CASES) == 28
 
 
 def _sign(value: str, key: str, age: float = 0) -> str:
