@@ -4,6 +4,7 @@ delete, and the delivery log. Any reader may keep subscriptions of their own; an
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
@@ -154,7 +155,7 @@ class SubscriptionsView(BaseView):
         return self.render("activity/subscription.html", sub=sub, page=page, since=since, log=log,
                            zone=display_zone(), filters=describe_filters(sub.filters or {}),
                            cadence=describe_cadence(sub.schedule, sub.timezone),
-                           feed_url=url_for("activity.index", **dict(activity.filter_args(flt))))
+                           feed_url=url_for("activity.index") + "?" + urlencode(activity.filter_args(flt), doseq=True))
 
     @expose("/<int:sub_id>/test/", methods=("POST",))
     def test(self, sub_id: int) -> Any:
