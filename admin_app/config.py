@@ -212,7 +212,8 @@ REQUEST_LIMITS: dict[str, tuple[type, float]] = {
     # Deliveries (flask_activity.delivery; defaults in flask_activity.state.DEFAULTS).
     "SMTP_TIMEOUT": (float, 0.1), "WEBHOOK_TIMEOUT": (float, 0.1), "DELIVERY_MAX_ATTEMPTS": (int, 1),
     "DELIVERY_RETRY_WINDOW": (float, 0), "DELIVERY_RETRY_BASE": (float, 0), "DELIVERY_PAUSE_AFTER": (int, 1),
-    "DELIVERY_SETTLE_SECONDS": (float, 0), "DIGEST_MAX_EVENTS": (int, 1), "DIGEST_GZIP_OVER": (int, 0)}
+    "DELIVERY_SETTLE_SECONDS": (float, 0), "DIGEST_MAX_EVENTS": (int, 1), "DIGEST_GZIP_OVER": (int, 0),
+    "REPORT_ATTACH_MAX_BYTES": (int, 0), "REPORT_LINK_MAX_AGE": (int, 60)}
 
 
 def _request_limits() -> dict[str, Any]:

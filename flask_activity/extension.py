@@ -59,11 +59,11 @@ class ActivityReporting:
             from .cli import init_app as init_cli
 
             init_cli(app)
-        from .admin.unsubscribe import init_app as init_unsubscribe
+        from .admin.links import init_app as init_links
         from .metrics import init_metrics
         from .reporting.runner import recover_on_first_request
 
-        init_unsubscribe(app)
+        init_links(app)
         init_metrics(app)
         recover_on_first_request(app)
         return st

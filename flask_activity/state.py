@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_SETTLE_SECONDS": 5,  # a period is delivered this long after it ends (late commits land first)
     "DIGEST_MAX_EVENTS": 200,
     "DIGEST_GZIP_OVER": 1_000_000,
+    "REPORT_ATTACH_MAX_BYTES": 10_000_000,  # a larger report file is sent as a signed link instead
+    "REPORT_LINK_MAX_AGE": 7 * 86400,  # seconds a report's signed download link works
 }
 
 UserCheck = Callable[[Any], bool]

@@ -28,6 +28,7 @@ EXTENSION_RULES = {
     "/admin/reports/ reports.index GET,HEAD,OPTIONS",
     "/admin/reports/download/<int(max=2147483647):run_id> reports.download GET,HEAD,OPTIONS",
     "/admin/reports/run reports.run_now OPTIONS,POST",
+    "/admin/reports/recipients reports.set_recipients OPTIONS,POST",
 }
 
 # Every command of ours with its arguments and options, as `manage.py --help` listed them (`db` is Flask-Migrate's).
@@ -45,6 +46,17 @@ COMMANDS: dict[str, list[list[str]]] = {
     "report prune": [["name"], ["--dry-run"]],
     "report run": [["name"], ["--since"], ["--until"], ["--period"], ["--param"], ["--out"], ["--gzip"]],
     "report schedule": [["--report"], ["--once"]],
+    "schedule": [["--report"], ["--once"]],  # the same command: reports and deliveries
+    "subscription": [],
+    "subscription add": [["name"], ["--as"], ["--model"], ["--action"], ["--actor"], ["--cadence"], ["--at"],
+                         ["--weekday"], ["--cron"], ["--timezone"], ["--email"], ["--webhook"], ["--in-app"],
+                         ["--send-empty"]],
+    "subscription list": [["--as"]],
+    "subscription pause": [["sub_id"]],
+    "subscription resume": [["sub_id"]],
+    "subscription remove": [["sub_id"]],
+    "subscription test": [["sub_id"]],
+    "deliveries": [["--failed"], ["--limit"]],
     "run": [["--host"], ["--port"], ["--threads"]],
     "seed-demo": [["--users"], ["--items"], ["--months"], ["--seed"]],
     "set-password": [["email"], ["--password-stdin"]],
@@ -89,8 +101,10 @@ def test_commands_are_added_by_cli_init_app_only() -> None:
 
     app = Flask(__name__)
     admin_app.cli.init_app(app)
-    # activity and report are the extension's: ActivityReporting.init_app adds them (flask_activity.cli)
-    assert set(app.cli.commands) == {n for n in COMMANDS if " " not in n and n not in ("db", "activity", "report")}
+    # activity, report, schedule, subscription and deliveries are the extension's: ActivityReporting.init_app adds
+    # them (flask_activity.cli)
+    extension = ("db", "activity", "report", "schedule", "subscription", "deliveries")
+    assert set(app.cli.commands) == {n for n in COMMANDS if " " not in n and n not in extension}
 
 
 def test_security_hooks_run_first_and_once(bare_app: Flask) -> None:

@@ -8,10 +8,13 @@ from flask import abort, current_app, flash, redirect, request, send_file, url_f
 from flask_admin import BaseView, expose
 
 from ..activity import MAX_ID
+from ..delivery import report_delivery
+from ..delivery.subscriptions import SubscriptionError
 from ..http import bad_request
 from ..reporting import runner, runs
 from ..reporting.definition import ReportError
 from ..reporting.files import file_sha256, report_file, run_location
+from ..reporting.models import ReportRun
 from ..reporting.overview import summaries
 from ..reporting.periods import PERIODS, named_period
 from ..reporting.registry import get_report, load_reports
@@ -27,7 +30,7 @@ class ReportsView(ActivityAccessMixin, BaseView):
     """Everyone logged in reads and downloads; admins also run a report now."""
 
     @expose("/")
-    def index(self) -> Any:
+    def index(self, error: SubscriptionError | None = None, typed: dict[str, str] | None = None) -> Any:
         report = request.args.get("report", "").strip() or None
         if report is not None:
             try:
@@ -48,30 +51,33 @@ class ReportsView(ActivityAccessMixin, BaseView):
             periods=PERIODS,
             can_run=self.is_admin_user,
             zone=display_zone(),
-        )
+            recipients={d.name: report_delivery.recipients(d) for d in load_reports().values()},
+            error=error,
+            typed=typed or {},
+        ), 400 if error is not None else 200
+
+    @expose("/recipients", methods=("POST",))
+    def set_recipients(self) -> Any:
+        """An administrator names who gets a report's scheduled runs: email addresses and a webhook."""
+        name = request.form.get("report", "")
+        try:
+            get_report(name)
+        except ReportError as exc:
+            return bad_request(str(exc))
+        typed = {"report": name, "emails": request.form.get("emails", ""),
+                 "webhook_url": request.form.get("webhook_url", "")}
+        try:
+            secret = report_delivery.save_recipients(name, typed["emails"], typed["webhook_url"])
+        except SubscriptionError as exc:
+            return self.index(error=exc, typed=typed)
+        flash(f"Recipients of {name} saved: each scheduled run is sent to them.", "success")
+        if secret:
+            flash(f"Webhook signing secret, shown once: {secret}", "warning")
+        return redirect(url_for(".index"))
 
     @expose(f"/download/<int(max={MAX_ID}):run_id>")  # a larger id is no run's: 404, not a database error
     def download(self, run_id: int) -> Any:
-        run = runs.get_run(run_id)
-        path = report_file(run, current_app.config["REPORTS_DIR"]) if run else None
-        if path is None or run is None:
-            abort(404, description="No downloadable file for this run.")
-        newer = runs.superseded_by([run]).get(run.id)
-        if newer is not None:
-            abort(410, description=f"Run {run.id}'s file was replaced by run {newer}, which ran the same report over "
-                                   f"the same period; download run {newer} instead.")
-        try:
-            if file_sha256(path) != run.sha256:
-                log.error("report file %s does not match the SHA-256 run %s recorded (%s); not served",
-                          path, run.id, run.sha256)
-                abort(409, description=f"The file of run {run.id} has changed on disk since the run wrote it (its "
-                                       "SHA-256 no longer matches), so it is not served. Run the report again.")
-            response = send_file(path, as_attachment=True, download_name=path.name,
-                                 mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"))
-        except OSError:  # removed (e.g. pruned) between the checks and the send
-            abort(404, description="No downloadable file for this run.")
-        response.headers["Cache-Control"] = "no-store"  # send_file's no-cache lets a browser keep the data
-        return response
+        return serve_run_file(runs.get_run(run_id))
 
     @expose("/run", methods=("POST",))
     def run_now(self) -> Any:
@@ -91,3 +97,27 @@ class ReportsView(ActivityAccessMixin, BaseView):
         else:
             flash(f"{defn.title} ({period}): {run.rows} rows, {run.bytes} bytes.", "success")
         return redirect(url_for(".index"))
+
+
+def serve_run_file(run: ReportRun | None) -> Any:
+    """A run's file as a download: 404 when it has none, 410 when a newer run of the same period replaced it, 409
+    when it no longer matches the SHA-256 its run recorded (the Reports page and a delivery's signed link)."""
+    path = report_file(run, current_app.config["REPORTS_DIR"]) if run else None
+    if path is None or run is None:
+        abort(404, description="No downloadable file for this run.")
+    newer = runs.superseded_by([run]).get(run.id)
+    if newer is not None:
+        abort(410, description=f"Run {run.id}'s file was replaced by run {newer}, which ran the same report over "
+                               f"the same period; download run {newer} instead.")
+    try:
+        if file_sha256(path) != run.sha256:
+            log.error("report file %s does not match the SHA-256 run %s recorded (%s); not served",
+                      path, run.id, run.sha256)
+            abort(409, description=f"The file of run {run.id} has changed on disk since the run wrote it (its "
+                                   "SHA-256 no longer matches), so it is not served. Run the report again.")
+        response = send_file(path, as_attachment=True, download_name=path.name,
+                             mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"))
+    except OSError:  # removed (e.g. pruned) between the checks and the send
+        abort(404, description="No downloadable file for this run.")
+    response.headers["Cache-Control"] = "no-store"  # send_file's no-cache lets a browser keep the data
+    return response

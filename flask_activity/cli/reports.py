@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 
 from flask_activity.reporting.models import ReportRun
 
-from ..delivery import deliverer
+from ..delivery import deliverer, report_delivery
 from ..reporting import runner, runs
 from ..reporting.definition import ReportDefinition, ReportError
 from ..reporting.files import reports_dir, run_location
@@ -159,6 +159,22 @@ def _run_line(defs: dict[str, ReportDefinition]) -> Callable[[ReportRun], None]:
     return echo
 
 
+def _delivered(defs: dict[str, ReportDefinition], echo: Callable[[ReportRun], None]) -> Callable[[ReportRun], None]:
+    """After each scheduled run: its line, then its file (or its failure) to the report's recipients."""
+
+    def on_run(run: ReportRun) -> None:
+        echo(run)
+        if run.status not in ("succeeded", "failed"):
+            return
+        try:
+            for d in report_delivery.deliver_run(run, defs[run.report]):
+                click.echo(f"  {d.channel} to {d.target}: {d.status}" + (f" ({d.error})" if d.error else ""))
+        except Exception:  # a delivery never stops the scheduler; the reason is logged
+            logging.getLogger(__name__).exception("delivering run %s of %s failed", run.id, run.report)
+
+    return on_run
+
+
 @report_group.command("schedule")
 @click.option("--report", "names", multiple=True, metavar="NAME",
               help="Only this report (repeatable; default: every report with a schedule).")
@@ -179,7 +195,7 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
     catch_up = current_app.config["REPORT_CATCH_UP"]
     if catch_up not in CATCH_UP:
         fail(f"REPORT_CATCH_UP must be one of {', '.join(CATCH_UP)}, not {catch_up!r}")
-    on_run = _run_line(chosen)
+    on_run = _delivered(chosen, _run_line(chosen))
     if once:
         runner.recover()
         tick(chosen, utcnow(), on_run=on_run)

@@ -170,8 +170,7 @@ def _claim(sub: Subscription, channel: str, owner: Any, start: datetime, end: da
 
 def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
          sleep: Callable[[float], Any] = time.sleep, attempts: int | None = None) -> Delivery:
-    """Build the delivery's message and send it, retrying transient failures with exponential backoff and
-    jitter (DELIVERY_MAX_ATTEMPTS within DELIVERY_RETRY_WINDOW seconds); record how it ended."""
+    """Build the delivery's message, send it (with_retries) and record how it ended."""
     config = current_app.config
     digest = digests.gather(sub, delivery, flt)
     if delivery.channel == "email":
@@ -191,6 +190,15 @@ def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
                                                                             body)}
             return post_webhook(delivery.target, body, headers)
 
+    outcome, tried = with_retries(once, sleep, attempts)
+    return record(delivery, sub, outcome, tried, digest.total)
+
+
+def with_retries(once: Callable[[], Outcome], sleep: Callable[[float], Any] = time.sleep,
+                 attempts: int | None = None) -> tuple[Outcome, list[dict[str, Any]]]:
+    """Call ``once`` until it delivers, retrying transient failures with exponential backoff and jitter
+    (DELIVERY_MAX_ATTEMPTS within DELIVERY_RETRY_WINDOW seconds); the last outcome and one line per attempt."""
+    config = current_app.config
     tried: list[dict[str, Any]] = []
     outcome = Outcome(False, None, "not sent")
     retrying = Retrying(
@@ -211,7 +219,7 @@ def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
                     raise SendFailed(outcome)
     except SendFailed:
         pass
-    return record(delivery, sub, outcome, tried, digest.total)
+    return outcome, tried
 
 
 def record(delivery: Delivery, sub: Subscription, outcome: Outcome, tried: list[dict[str, Any]],

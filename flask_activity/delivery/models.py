@@ -71,11 +71,15 @@ class Delivery(ActivityModel):
               postgresql_where=text("status IN ('sending', 'sent')")),
         Index("ix_activity_deliveries_started", "started_at"),
         Index("ix_activity_deliveries_subscription", "subscription_id", "started_at"),
+        Index("ix_activity_deliveries_report", "report", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(
-        ForeignKey("activity_subscriptions.id", ondelete="CASCADE"), nullable=False)
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activity_subscriptions.id", ondelete="CASCADE"), nullable=True)
+    # A report run's file sent to the report's recipients (no subscription then).
+    report: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    report_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
     key: Mapped[str] = mapped_column(String(64), nullable=False)  # Idempotency-Key, Message-ID
     target: Mapped[str] = mapped_column(String(2000), nullable=False)  # the address or URL
@@ -97,3 +101,15 @@ class Delivery(ActivityModel):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.key} ({self.status})"
+
+
+class ReportRecipients(ActivityModel):
+    """Who an administrator named, on the Reports page, to receive a report's runs (beside its definition's)."""
+
+    __tablename__ = "activity_report_recipients"
+
+    report: Mapped[str] = mapped_column(String(100), primary_key=True)
+    emails: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    webhook_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)

@@ -177,11 +177,23 @@ def owner_email(owner: Any) -> str | None:
 
 
 def webhook_secret(sub: Subscription) -> str:
-    """The subscription's signing secret: derived from SECRET_KEY and a stored salt, so the database alone does not
-    hold it (a new SECRET_KEY changes every secret)."""
+    """The subscription's signing secret (derived_secret of its salt)."""
+    return derived_secret(sub.webhook_salt or "")
+
+
+def derived_secret(salt: str) -> str:
+    """A webhook signing secret derived from SECRET_KEY and a stored salt, so the database alone does not hold it
+    (a new SECRET_KEY changes every secret)."""
     key = str(current_app.config["SECRET_KEY"]).encode()
-    return "whsec_" + hmac.new(key, f"flask-activity-webhook:{sub.webhook_salt}".encode(),
-                               hashlib.sha256).hexdigest()
+    return "whsec_" + hmac.new(key, f"flask-activity-webhook:{salt}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_email(address: str, field: str = "emails") -> str:
+    """An address as typed, or SubscriptionError naming ``field``."""
+    address = address.strip()
+    if not _EMAIL.match(address) or len(address) > 320:
+        raise SubscriptionError(field, f"{address!r} is not an email address (name@example.com)")
+    return address
 
 
 def load_owner(key: str) -> Any:

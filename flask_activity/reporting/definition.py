@@ -81,6 +81,9 @@ class ReportDefinition:
     timezone: str = "UTC"
     retention_days: int = 30
     default_period: str = "yesterday"
+    # Who gets each scheduled run: its file by email (a signed link when large) and a signed webhook POST.
+    recipients: tuple[str, ...] = ()
+    webhook: str | None = None
 
     def __post_init__(self) -> None:
         if [self.query, self.rows, self.chunks].count(None) != 2:

@@ -58,6 +58,9 @@ EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
     "reports.index": READ,
     "reports.download": READ,
     "reports.run_now": WRITE,
+    "reports.set_recipients": WRITE,
+    # A report file's signed link: the signature is the authority; the sweep's token is a forged one (404).
+    "activity_links.report_file": {"GET": _same(404), "POST": _same(405)},
     # Each user's own display zone: viewers may set theirs too (the form names no user; see own_preference_only).
     "settings.display": {"GET": _by_role(LOGIN, 200, 200), "POST": _by_role(LOGIN, ON_HOST, ON_HOST)},
     # A scraper's bearer token or an admin's session; anonymous is 401 (not a login page: scrapers follow no form).
@@ -70,7 +73,7 @@ EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
     **{f"subscriptions.{name}": {"GET": _same(405), "POST": _by_role(LOGIN, 404, ON_HOST)}
        for name in ("test", "pause", "resume", "delete")},
     # One-click unsubscribe from an email: the signed token in the URL is the authority (no login, no CSRF).
-    "activity_unsubscribe.unsubscribe": {"GET": _same(200), "POST": _same(200)},
+    "activity_links.unsubscribe": {"GET": _same(200), "POST": _same(200)},
     **{f"{view}.{name}": access for view in MODEL_VIEWS for name, access in MODEL_ENDPOINTS.items()},
 }
 # The users view has no ajax-loaded field (the other two look up owners and bucketlists).
@@ -89,7 +92,7 @@ def url_for_rule(rule: Rule, seeded: Seeded) -> str:
     """A concrete URL for ``rule``, filled from real rows: the live row's id, the real run, a real report name."""
     values = {"export_type": "csv", "run_id": seeded.run_id, "filename": STATIC_FILES.get(rule.endpoint),
               "sub_id": seeded.subs.get("victim" if rule.endpoint == "subscriptions.delete" else "live"),
-              "token": seeded.unsubscribe}
+              "token": seeded.unsubscribe if rule.endpoint == "activity_links.unsubscribe" else "forged-token"}
     assert rule.arguments <= values.keys(), f"don't know how to fill {rule.rule}: extend url_for_rule"
     built = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)
     assert built is not None, rule.rule
@@ -127,6 +130,8 @@ def post_data(endpoint: str, seeded: Seeded, action: str = "restore") -> dict[st
                 "url": f"/admin/{view}/"}
     if name == "ajax_update":
         return {"list_form_pk": ids["live"], "title": "Edited by sweep", "email": "edited@example.com"}
+    if endpoint == "reports.set_recipients":
+        return {"report": "items", "emails": "ops@example.com", "webhook_url": ""}
     if endpoint == "reports.run_now":
         return {"report": "items", "period": "today"}
     if endpoint == "subscriptions.new":

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from admin_app.extensions import db
 from admin_app.models import Bucketlist, Item, User
 from flask_activity.delivery.digest import unsubscribe_token
-from flask_activity.delivery.models import Delivery, Subscription
+from flask_activity.delivery.models import Delivery, ReportRecipients, Subscription
 from flask_activity.delivery.subscriptions import SubscriptionInput, save
 from flask_activity.reporting import runner
 from flask_activity.reporting.models import ReportRun
@@ -61,9 +61,9 @@ def snapshot(app: Flask) -> dict[str, Any]:
     """Every committed row of every table, and every file under REPORTS_DIR with its SHA-256."""
     out: dict[str, Any] = {}
     with db.engine.connect() as conn:
-        for model in (User, Bucketlist, Item, ReportRun, Subscription, Delivery):
+        for model in (User, Bucketlist, Item, ReportRun, Subscription, Delivery, ReportRecipients):
             table = model.__table__
-            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
+            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
     root = Path(app.config["REPORTS_DIR"])
     out["files"] = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
                     for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}

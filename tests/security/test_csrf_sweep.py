@@ -19,7 +19,7 @@ from tests.security.rows import changed, seed, snapshot
 
 # One-click unsubscribe is POSTed by mail clients, which hold no token: its signed URL is the authority
 # (tests/delivery/test_unsubscribe.py refuses a forged one).
-CSRF_EXEMPT = {"activity_unsubscribe.unsubscribe"}
+CSRF_EXEMPT = {"activity_links.unsubscribe"}
 CSRF_ENDPOINTS = sorted(e for e, access in EXPECTED.items()
                         if set(access["POST"].values()) != {405} and e not in CSRF_EXEMPT)
 CASES = [pytest.param(e, a, id=f"{e}-{a}" if a else e)
@@ -30,7 +30,8 @@ CONTROL_CHANGES = {"create_view": "own table", "edit_view": "own table", "delete
                    "action_view": "own table", "ajax_update": None, "run_now": {"report_runs", "files"},
                    "login": set(), "logout": {"users"}, "logout_elsewhere": {"users"}, "display": {"users"},
                    "new": {"activity_subscriptions"}, "test": set(), "pause": {"activity_subscriptions"},
-                   "resume": set(), "delete": {"activity_subscriptions"}}
+                   "resume": set(), "delete": {"activity_subscriptions"},
+                   "set_recipients": {"activity_report_recipients"}}
 
 
 @pytest.fixture
@@ -41,8 +42,8 @@ def app_config(tmp_path) -> dict[str, Any]:
 def test_every_post_rule_of_the_url_map_is_in_the_csrf_sweep(app):
     assert {r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods} == set(CSRF_ENDPOINTS) | CSRF_EXEMPT
     # 3 model views x (create, edit, delete, 2 actions, ajax update), run now, display settings, in, out, out
-    # elsewhere, and a subscription's new, test, pause, resume and delete
-    assert len(CASES) == 28
+    # elsewhere, a subscription's new, test, pause, resume and delete, and a report's recipients
+    assert len(CASES) == 29
 
 
 def _sign(value: str, key: str, age: float = 0) -> str:
