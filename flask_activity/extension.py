@@ -113,7 +113,8 @@ class ActivityReporting:
 
     @staticmethod
     def _register_templates(app: Flask) -> None:
-        bp = Blueprint("flask_activity", __name__, template_folder="templates")
+        bp = Blueprint("flask_activity", __name__, template_folder="templates", static_folder="static",
+                       static_url_path="/activity-static")
         if "flask_activity" not in app.blueprints:
             app.register_blueprint(bp)
         register_template_helpers(app)

@@ -114,6 +114,10 @@ class ActivityView(ActivityAccessMixin, BaseView):
             newest_url=url_for(".index", limit=limit, **args) if request.args.get("cursor") else None,
             csv_url=url_for(".export_csv", **args),
             json_url=url_for(".feed_json", **args),
+            # Live only on the newest page of an open-ended window: new events belong at its top.
+            live_feed_url=None if request.args.get("cursor") or page.filters.until else url_for(
+                ".feed_json", **{k: v for k, v in args.items() if k != "since"}),
+            live_since=(page.filters.since or utcnow()).isoformat(),
             subscribe_url=url_for("subscriptions.new", model=list(page.filters.models),
                                   action=list(page.filters.actions), actor=request.args.get("actor") or None),
             form=dict(since=request.args.get("since", ""), until=request.args.get("until", ""),

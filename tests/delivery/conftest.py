@@ -7,8 +7,6 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,25 +14,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from flask_activity.testing.server import free_port
+from tests.delivery.receivers import SmtpSink
 
 HOST = "127.0.0.1"
-
-
-@dataclass
-class SmtpSink:
-    """What the SMTP server received, and the replies it gives to the next DATA commands ("421 ...", "550 ...")."""
-
-    port: int = 0
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-    replies: deque[str] = field(default_factory=deque)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.replies:
-            return self.replies.popleft()
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
 
 
 @pytest.fixture

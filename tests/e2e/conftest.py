@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from aiosmtpd.controller import Controller
 
+from flask_activity.testing.server import free_port
 from tests.conftest import fresh_database
+from tests.delivery.receivers import SmtpSink
 
 from .server import ADMIN, PASSWORD, TRAVELLER, VIEWER, JourneyServer, seed
 
@@ -78,14 +81,19 @@ def browser(chromium_path: str) -> Iterator[Any]:
 def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                 browser: Any) -> Iterator[JourneyServer]:
     """gunicorn on 127.0.0.1 over a freshly migrated and seeded database of each kind (per xdist worker)."""
+    sink = SmtpSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
     with fresh_database(request.param, tmp_path_factory) as url:
         instance = tmp_path_factory.mktemp(f"e2e-{request.param}")
         seed(url, instance)
-        server = JourneyServer(url, instance, request.param)
+        server = JourneyServer(url, instance, request.param, smtp_port=sink.port)
+        server.smtp = sink  # type: ignore[attr-defined]
         try:
             yield server
         finally:
             server.stop()
+            controller.stop()
         problems = [line for line in server.log().splitlines() if "Traceback" in line]
         assert not problems, f"the server logged tracebacks:\n{server.log()[-3000:]}"
 

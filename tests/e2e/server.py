@@ -37,12 +37,15 @@ def seed(url: str, instance: Path) -> None:
 class JourneyServer(LiveServer):
     """gunicorn (1 worker, 4 threads) serving create_app() with development settings on the seeded database."""
 
-    def __init__(self, url: str, instance: Path, kind: str) -> None:
+    def __init__(self, url: str, instance: Path, kind: str, smtp_port: int | None = None) -> None:
         self.kind = kind  # sqlite | postgresql
         self.instance = instance
+        self.url = url
         env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "METRICS_ENABLED", "FLASK_DEBUG")}
         # Login limits counted by this server alone (a RATELIMIT_STORAGE_URI=redis:// in the developer's shell would
         # make every journey server of the run share one 5-a-minute budget per account).
         env.update(DATABASE_URL=url, SECRET_KEY=SECRET, INSTANCE_DIR=str(instance), APP_TIMEZONE=ZONE,
                    REPORTS_DIR=str(instance / "reports"), PYTHONPATH=str(ROOT), RATELIMIT_STORAGE_URI="memory://")
+        if smtp_port is not None:  # deliveries go to the journey's own SMTP server on 127.0.0.1
+            env.update(SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", MAIL_FROM="activity@example.com")
         super().__init__(env, instance / "server.log", workers=1, threads=4, cwd=ROOT)

@@ -46,6 +46,7 @@ MODEL_ENDPOINTS: dict[str, dict[str, dict[str, int | str]]] = {
 EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
     "static": PUBLIC_FILE,
     "admin.static": PUBLIC_FILE,
+    "flask_activity.static": PUBLIC_FILE,  # the feed's live script
     "auth.root": {"GET": _same(HOME), "POST": _same(405)},
     "auth.login": {"GET": _same(200), "POST": _same(401)},  # POST: a wrong password
     "auth.logout": {"GET": _same(200), "POST": _same(LOGIN)},  # GET only asks; swept last
@@ -79,7 +80,8 @@ EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
 # The users view has no ajax-loaded field (the other two look up owners and bucketlists).
 EXPECTED["users.ajax_lookup"] = {"GET": _by_role(LOGIN, 404, 404), "POST": _same(405)}
 
-STATIC_FILES = {"static": "app.css", "admin.static": "bootstrap/bootstrap4/css/bootstrap.min.css"}
+STATIC_FILES = {"static": "app.css", "admin.static": "bootstrap/bootstrap4/css/bootstrap.min.css",
+                "flask_activity.static": "live.js"}
 AJAX_FIELDS = {"items": "bucketlist", "bucketlists": "owner", "users": "email"}
 
 
