@@ -25,6 +25,7 @@ class Config:
     """Defaults shared by every environment. Environment variables override them (see from_environment)."""
 
     APP_ENV = "development"
+    APP_NAME = "Bucketlist Admin"  # the navbar, and the sender's name in delivery emails
     INSTANCE_DIR = str(BASE_DIR / "instance")
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite in INSTANCE_DIR
     SECRET_KEY: str | None = None
@@ -182,7 +183,7 @@ def from_environment() -> dict[str, Any]:
              "LOGIN_RATE_LIMIT_ACCOUNT": "LOGIN_RATE_LIMIT_ACCOUNT",
              "LOGIN_RATE_LIMIT_ADDRESS": "LOGIN_RATE_LIMIT_ADDRESS",
              "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI", "SMTP_URL": "SMTP_URL", "MAIL_FROM": "MAIL_FROM",
-             "ACTIVITY_BASE_URL": "ACTIVITY_BASE_URL"}
+             "ACTIVITY_BASE_URL": "ACTIVITY_BASE_URL", "APP_NAME": "APP_NAME"}
     out: dict[str, Any] = {key: _env(var) for var, key in names.items() if _env(var) is not None}
     timeout = _env("REPORT_STATEMENT_TIMEOUT")
     if timeout is not None:

@@ -20,7 +20,7 @@ def init_admin(app: Flask) -> Admin:
     """Create this app's Admin: the extension's dashboard, feed and reports, then our model views and settings."""
     admin = Admin(
         app,
-        name="Bucketlist Admin",
+        name=app.config["APP_NAME"],
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
         csp_nonce_generator=lambda: g.get("csp_nonce", ""),

@@ -3,6 +3,7 @@
     from flask_activity.testing import record_signals, signal_recorder   # signals (signals.py)
     from flask_activity.testing import LiveServer                         # gunicorn on 127.0.0.1 (server.py)
     from flask_activity.testing import throwaway_postgresql               # a database dropped afterwards (databases.py)
+    from flask_activity.testing.smtp import SmtpSink                      # an SMTP server's handler (aiosmtpd)
 """
 from __future__ import annotations
 

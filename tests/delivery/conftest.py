@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from flask_activity.testing.server import free_port
-from tests.delivery.receivers import SmtpSink
+from flask_activity.testing.smtp import SmtpSink
 
 HOST = "127.0.0.1"
 

@@ -17,8 +17,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from flask_activity.testing.server import free_port
+from flask_activity.testing.smtp import SmtpSink
 from tests.conftest import fresh_database
-from tests.delivery.receivers import SmtpSink
 
 from .server import ADMIN, PASSWORD, TRAVELLER, VIEWER, JourneyServer, seed
 

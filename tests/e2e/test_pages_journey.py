@@ -92,7 +92,7 @@ def test_feed_is_usable_with_the_keyboard_alone(admin_page: Any) -> None:
 
 
 @pytest.mark.parametrize("name, path", [("dashboard", "/admin/"), ("activity", "/admin/activity/"),
-                                        ("reports", "/admin/reports/")])
+                                        ("reports", "/admin/reports/"), ("subscriptions", "/admin/subscriptions/")])
 def test_screenshot_of_page_for_the_readme(make_page: Any, live_server: Any, screenshot_dir: Path,
                                           name: str, path: str) -> None:
     """The README's pictures come from here (make screenshots); at laptop and phone width."""
@@ -103,7 +103,26 @@ def test_screenshot_of_page_for_the_readme(make_page: Any, live_server: Any, scr
         page.goto(path)
         for report in ("daily-activity", "user-activity"):
             with page.expect_navigation():
-                page.locator(f"form:has(input[name=report][value={report}]) button").click()
+                page.locator(f"form[action$='/run']:has(input[name=report][value={report}]) button").click()
+    if name == "subscriptions":  # two subscriptions, one tested by email: the page, and that email as received
+        page = make_page("admin")
+        for title, query, email in (("Deleted items", "?model=item&action=deleted", True),
+                                    ("Everything, in the app", "", False)):
+            page.goto(f"/admin/subscriptions/new/{query}")
+            page.fill("#name", title)
+            page.select_option("#cadence", "daily")
+            if email:
+                page.check("#email")
+            with page.expect_navigation():
+                page.click("button:text-is('Subscribe')")
+        with page.expect_navigation():
+            page.locator("tr", has_text="Deleted items").locator("button:text-is('Send a test')").click()
+        message = live_server.smtp.messages[-1]
+        mail = make_page(None)  # a blank page, as a mail client shows it: not under the app's CSP
+        mail.set_content(message.get_body(("html",)).get_content())
+        target = screenshot_dir / "digest-email.png"
+        mail.screenshot(path=str(target), full_page=True)
+        assert target.stat().st_size > 10_000
     for label, viewport in (("", LAPTOP), ("-phone", PHONE)):
         page = make_page("admin", viewport=viewport)
         page.goto(path)

@@ -1,5 +1,11 @@
-"""A real SMTP server's handler for tests (aiosmtpd's Controller runs it on 127.0.0.1): what arrived, and scripted
-replies. Used by the delivery tests and the browser journeys."""
+"""An SMTP server's handler for tests: what arrived, and scripted replies. Run it on 127.0.0.1 with aiosmtpd
+(``pip install aiosmtpd``), as the delivery tests, the browser journeys and the delivery benchmark do::
+
+    sink = SmtpSink(port=free_port())
+    controller = aiosmtpd.controller.Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()                    # SMTP_URL = f"smtp://127.0.0.1:{sink.port}"
+    ...; sink.messages; sink.replies.append("421 try later"); controller.stop()
+"""
 from __future__ import annotations
 
 from collections import deque
@@ -22,7 +28,8 @@ class SmtpSink:
         if self.replies:
             return self.replies.popleft()
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        message: Any = message_from_bytes(envelope.content, policy=policy.default)  # an EmailMessage, by the policy
+        self.messages.append(message)
         return "250 Message accepted for delivery"
 
 
