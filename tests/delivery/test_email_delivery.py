@@ -44,7 +44,7 @@ def test_the_digest_email_has_both_parts_a_stable_id_and_one_click_unsubscribe(a
 
     [message] = smtp.messages
     assert smtp.envelopes == [("activity@example.com", [admin_user.email])]
-    assert message["Subject"] == "[Activity] Items watch: 2 new events"
+    assert message["Subject"] == "[Bucketlist Admin] Items watch: 2 new events"
     assert message["To"] == admin_user.email and message["From"] == "activity@example.com"
     assert message["Message-ID"] == f"<{delivery.key}@example.com>"
     assert message["List-Unsubscribe"].startswith("<https://admin.example.com/activity/unsubscribe/")
