@@ -155,6 +155,13 @@ def register_template_helpers(app: Flask) -> None:
         return unseen_total()
 
     @app.template_global()
+    def activity_paused() -> int:
+        """The current user's paused subscriptions (the navbar warns)."""
+        from .admin.subscription_views import paused_total
+
+        return paused_total()
+
+    @app.template_global()
     def actor_recorded(model: str, action: str) -> bool:
         """Whether the model records who did ``action`` (else its events show "not recorded", never "system")."""
         spec = state().specs.get(model)

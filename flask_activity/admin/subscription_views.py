@@ -53,6 +53,14 @@ def unseen(sub: Subscription, now: Any = None) -> int:
     return min(sum(activity.count_events(flt, cap=UNSEEN_CAP).values()), UNSEEN_CAP + 1)
 
 
+def paused_total() -> int:
+    """How many of the current user's subscriptions are paused (the navbar warns)."""
+    if not getattr(current_user, "is_authenticated", False):
+        return 0
+    return len(db.session.scalars(select(Subscription.id).where(
+        Subscription.owner_key == str(current_user.get_id()), Subscription.paused_at.is_not(None))).all())
+
+
 def unseen_total() -> int:
     """The navbar's number: new events in the current user's in-app subscriptions."""
     if not getattr(current_user, "is_authenticated", False):

@@ -19,13 +19,13 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential_jitter
 
 from .. import signals
 from ..activity import ActivityFilter
@@ -33,7 +33,9 @@ from ..state import db, state
 from ..types import utcnow
 from . import digest as digests
 from .models import Delivery, Subscription
-from .senders import Outcome, SendFailed, post_webhook, send_email, sign
+from .recovery import recover
+from .retries import with_retries
+from .senders import Outcome, post_webhook, send_email, sign
 from .subscriptions import (
     SubscriptionError,
     check_webhook_url,
@@ -46,8 +48,8 @@ from .subscriptions import (
 
 log = logging.getLogger(__name__)
 
+TEST_TIMEOUT = 5.0  # seconds a "Send a test" waits for a server: it runs in the web request
 MAX_PERIODS = 100_000  # fire times counted in one catch-up window (every minute for ten weeks)
-STALE_AFTER = timedelta(hours=1)
 
 
 def _fires(sub: Subscription, after: datetime, until: datetime) -> tuple[datetime | None, int]:
@@ -133,7 +135,7 @@ def send_test(sub: Subscription, channel: str, owner: Any, now: datetime,
     db.session.add(delivery)
     db.session.commit()
     flt = window_filter(sub, start, now)
-    return send(delivery, sub, owner, flt, sleep, attempts=1)
+    return send(delivery, sub, owner, flt, sleep, attempts=1, timeout=TEST_TIMEOUT)
 
 
 def _target(sub: Subscription, channel: str, owner: Any) -> str:
@@ -169,7 +171,8 @@ def _claim(sub: Subscription, channel: str, owner: Any, start: datetime, end: da
 
 
 def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
-         sleep: Callable[[float], Any] = time.sleep, attempts: int | None = None) -> Delivery:
+         sleep: Callable[[float], Any] = time.sleep, attempts: int | None = None,
+         timeout: float | None = None) -> Delivery:
     """Build the delivery's message, send it (with_retries) and record how it ended."""
     config = current_app.config
     digest = digests.gather(sub, delivery, flt)
@@ -177,7 +180,7 @@ def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
         message = digests.email_message(digest, config["MAIL_FROM"], delivery.target)
 
         def once() -> Outcome:
-            return send_email(message)
+            return send_email(message, timeout)
     else:
         body = digests.webhook_body(digest)
 
@@ -188,38 +191,10 @@ def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
                 return Outcome(False, None, str(exc), False)
             headers = {"Idempotency-Key": delivery.key, "X-Signature": sign(webhook_secret(sub), int(time.time()),
                                                                             body)}
-            return post_webhook(delivery.target, body, headers)
+            return post_webhook(delivery.target, body, headers, timeout)
 
     outcome, tried = with_retries(once, sleep, attempts)
     return record(delivery, sub, outcome, tried, digest.total)
-
-
-def with_retries(once: Callable[[], Outcome], sleep: Callable[[float], Any] = time.sleep,
-                 attempts: int | None = None) -> tuple[Outcome, list[dict[str, Any]]]:
-    """Call ``once`` until it delivers, retrying transient failures with exponential backoff and jitter
-    (DELIVERY_MAX_ATTEMPTS within DELIVERY_RETRY_WINDOW seconds); the last outcome and one line per attempt."""
-    config = current_app.config
-    tried: list[dict[str, Any]] = []
-    outcome = Outcome(False, None, "not sent")
-    retrying = Retrying(
-        stop=stop_after_attempt(attempts or int(config["DELIVERY_MAX_ATTEMPTS"]))
-        | stop_after_delay(float(config["DELIVERY_RETRY_WINDOW"])),
-        wait=wait_exponential_jitter(multiplier=float(config["DELIVERY_RETRY_BASE"]),
-                                     jitter=float(config["DELIVERY_RETRY_BASE"]),
-                                     max=float(config["DELIVERY_RETRY_WINDOW"]) / 2),
-        retry=retry_if_exception(lambda exc: isinstance(exc, SendFailed) and exc.outcome.transient),
-        sleep=sleep, reraise=True)
-    try:
-        for attempt in retrying:
-            with attempt:
-                outcome = once()
-                tried.append({"at": utcnow().isoformat(), "ok": outcome.ok, "code": outcome.code,
-                              "error": outcome.error, "ms": outcome.ms})
-                if not outcome.ok:
-                    raise SendFailed(outcome)
-    except SendFailed:
-        pass
-    return outcome, tried
 
 
 def record(delivery: Delivery, sub: Subscription, outcome: Outcome, tried: list[dict[str, Any]],
@@ -264,6 +239,26 @@ def _failed(sub: Subscription, delivery: Delivery, reason: str) -> None:
         set_paused(sub, True, f"paused after {sub.failures} failed deliveries in a row; the last, by "
                               f"{delivery.channel} to {delivery.target}: {reason}")
         log.warning("subscription %s paused: %s", sub.id, sub.paused_reason)
+        if delivery.channel != "email":
+            _tell_owner(sub)
+
+
+def _tell_owner(sub: Subscription) -> None:
+    """Email the owner that their subscription was paused, when the failing channel was not email itself (the
+    subscriptions page and the navbar say it in the app)."""
+    owner = load_owner(sub.owner_key)
+    address = owner_email(owner) if owner is not None else None
+    if address is None or not current_app.config["SMTP_URL"]:
+        return
+    message = EmailMessage()
+    app_name = current_app.config.get("APP_NAME") or "Activity"
+    message["Subject"] = f"[{app_name}] Your subscription {sub.name} was paused"
+    message["From"], message["To"] = current_app.config["MAIL_FROM"], address
+    message.set_content(f"{sub.paused_reason}.\n\nResume it on {digests.base_url()}/admin/subscriptions/ once the "
+                        "receiver works again; the next delivery then covers everything since the last one.\n")
+    outcome = send_email(message)
+    if not outcome.ok:
+        log.warning("could not tell the owner of subscription %s: %s", sub.id, outcome.error)
 
 
 def _announce(delivery: Delivery) -> None:
@@ -273,32 +268,3 @@ def _announce(delivery: Delivery) -> None:
             (delivery.finished_at - delivery.window_end).total_seconds()
         signals.send(signal, delivery=delivery, channel=delivery.channel, status=delivery.status,
                      events=delivery.events, attempts=delivery.attempts, lag=lag)
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def recover(now: datetime | None = None) -> list[Delivery]:
-    """Deliveries left 'sending' by a process that is gone (this host) or for over an hour (any host) become
-    'lost' (it may have arrived); their window is sent again at the next fire time, with the same id."""
-    now = now or utcnow()
-    host = socket.gethostname()
-    found = db.session.scalars(select(Delivery).where(Delivery.status.in_(("sending", "testing")))).all()
-    stale = [d for d in found if (d.host == host and not _alive(d.pid)) or now - d.started_at > STALE_AFTER]
-    for delivery in stale:
-        delivery.status = "test-failed" if delivery.test else "lost"
-        delivery.finished_at = now
-        delivery.error = (f"the process sending it stopped before it recorded the outcome (pid {delivery.pid} on "
-                          f"{delivery.host}); it is sent again with the same id")
-    if stale:
-        db.session.commit()
-    return list(stale)

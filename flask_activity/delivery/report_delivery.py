@@ -26,9 +26,9 @@ from ..reporting.models import ReportRun
 from ..state import db
 from ..timefmt import format_local
 from ..types import utcnow
-from .deliverer import with_retries
 from .digest import base_url
 from .models import Delivery, ReportRecipients
+from .retries import with_retries
 from .senders import Outcome, post_webhook, send_email, sign
 from .subscriptions import SubscriptionError, check_email, check_webhook_url, derived_secret
 

@@ -60,11 +60,11 @@ def smtp_settings() -> dict[str, object]:
             "password": unquote(url.password) if url.password else None}
 
 
-def send_email(message: EmailMessage) -> Outcome:
+def send_email(message: EmailMessage, timeout: float | None = None) -> Outcome:
     """One SMTP transaction. 4xx replies, refused or dropped connections and timeouts are transient; 5xx (an
     unknown mailbox, a refused sender) is not."""
     settings = smtp_settings()
-    timeout = float(current_app.config["SMTP_TIMEOUT"])
+    timeout = min(timeout or float("inf"), float(current_app.config["SMTP_TIMEOUT"]))
     started = time.perf_counter()
     client_class = smtplib.SMTP_SSL if settings["tls"] else smtplib.SMTP
     try:
@@ -90,11 +90,11 @@ def send_email(message: EmailMessage) -> Outcome:
     return Outcome(True, 250, None, False, _ms(started))
 
 
-def post_webhook(url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+def post_webhook(url: str, body: bytes, headers: Mapping[str, str], timeout: float | None = None) -> Outcome:
     """One POST. 2xx delivered; 408, 429, 5xx, timeouts and network errors are transient; a redirect (never
     followed) and other 4xx are not."""
     parts = urlsplit(url)
-    timeout = float(current_app.config["WEBHOOK_TIMEOUT"])
+    timeout = min(timeout or float("inf"), float(current_app.config["WEBHOOK_TIMEOUT"]))
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     started = time.perf_counter()

@@ -96,7 +96,8 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -113,7 +114,7 @@ def fail_stale_runs(now: datetime | None = None) -> list[ReportRun]:
     host = socket.gethostname()
     stale: list[tuple[ReportRun, str]] = []
     for run in db.session.scalars(select(ReportRun).where(ReportRun.status == "running")):
-        if run.host == host and run.pid and run.pid != os.getpid() and not _alive(run.pid):
+        if run.host == host and run.pid and run.pid != os.getpid() and not process_alive(run.pid):
             stale.append((run, f"the server or command running it stopped before it finished (pid {run.pid} "
                                "is gone)"))
         elif run.started_at < now - timeout:

@@ -93,3 +93,17 @@ def test_unsafe_or_unusable_webhook_urls_are_refused(app, url, settings, says):
     with pytest.raises(SubscriptionError) as info:
         check_webhook_url(url)
     assert info.value.field == "webhook_url" and says in str(info.value)
+
+
+def test_a_webhook_failing_until_paused_tells_its_owner_by_email_and_in_the_navbar(app, admin_user, receiver, smtp,
+                                                                                   admin_client):
+    app.config.update(DELIVERY_PAUSE_AFTER=2, DELIVERY_MAX_ATTEMPTS=1)
+    sub, _ = subscribe(admin_user, email=False, webhook_url=receiver.url, send_empty=True)
+    start = sub.webhook_cursor
+    receiver.script.extend([(404, 0, {}), (404, 0, {})])
+    deliverer.tick(minute_after(start) + timedelta(seconds=1))
+    deliverer.tick(minute_after(start, 2) + timedelta(seconds=1))
+    [told] = smtp.messages
+    assert told["To"] == admin_user.email and f"Your subscription {sub.name} was paused" in told["Subject"]
+    assert "HTTP 404" in told.get_content()
+    assert "1 paused" in admin_client.get("/admin/").get_data(as_text=True)
