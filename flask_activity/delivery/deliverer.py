@@ -81,6 +81,7 @@ def serve_tick(now: datetime) -> datetime | None:
 def tick(now: datetime, sleep: Callable[[float], Any] = time.sleep) -> list[Delivery]:
     """Deliver every window due at ``now``; the deliveries this process made (sent or failed)."""
     recover()
+    cache = digests.TickCache()
     done: list[Delivery] = []
     subs = db.session.scalars(select(Subscription).where(Subscription.paused_at.is_(None))
                               .order_by(Subscription.id)).all()
@@ -90,7 +91,7 @@ def tick(now: datetime, sleep: Callable[[float], Any] = time.sleep) -> list[Deli
             set_paused(sub, True, "its owner can no longer read the activity feed")
             continue
         for channel in sub.channels():
-            delivery = deliver_due(sub, channel, owner, now, sleep)
+            delivery = deliver_due(sub, channel, owner, now, sleep, cache)
             if delivery is not None:
                 done.append(delivery)
             if sub.paused_at is not None:
@@ -99,7 +100,7 @@ def tick(now: datetime, sleep: Callable[[float], Any] = time.sleep) -> list[Deli
 
 
 def deliver_due(sub: Subscription, channel: str, owner: Any, now: datetime,
-                sleep: Callable[[float], Any] = time.sleep) -> Delivery | None:
+                sleep: Callable[[float], Any] = time.sleep, cache: digests.TickCache | None = None) -> Delivery | None:
     """Claim, send and record the window ``channel`` owes at ``now``, if any; None when nothing was due, the
     window was empty (the cursor just moves on), or another process claimed it."""
     settle = timedelta(seconds=float(current_app.config["DELIVERY_SETTLE_SECONDS"]))
@@ -116,13 +117,13 @@ def deliver_due(sub: Subscription, channel: str, owner: Any, now: datetime,
     if retry is not None:  # the same window and id as the attempt whose outcome is unknown
         end, periods, key = retry.window_end, retry.periods, retry.key
     flt = window_filter(sub, start, end)
-    if retry is None and not sub.send_empty and not digests.has_events(flt):
+    if retry is None and not sub.send_empty and not digests.has_events(flt, cache):
         _advance(sub, channel, start, end, failures=None)
         return None
     delivery = _claim(sub, channel, owner, start, end, periods, key)
     if delivery is None:
         return None
-    return send(delivery, sub, owner, flt, sleep)
+    return send(delivery, sub, owner, flt, sleep, cache=cache)
 
 
 def send_test(sub: Subscription, channel: str, owner: Any, now: datetime,
@@ -172,10 +173,10 @@ def _claim(sub: Subscription, channel: str, owner: Any, start: datetime, end: da
 
 def send(delivery: Delivery, sub: Subscription, owner: Any, flt: ActivityFilter,
          sleep: Callable[[float], Any] = time.sleep, attempts: int | None = None,
-         timeout: float | None = None) -> Delivery:
+         timeout: float | None = None, cache: digests.TickCache | None = None) -> Delivery:
     """Build the delivery's message, send it (with_retries) and record how it ended."""
     config = current_app.config
-    digest = digests.gather(sub, delivery, flt)
+    digest = digests.gather(sub, delivery, flt, cache)
     if delivery.channel == "email":
         message = digests.email_message(digest, config["MAIL_FROM"], delivery.target)
 

@@ -32,22 +32,39 @@ class Digest:
     events: list[Event]  # the first DIGEST_MAX_EVENTS, newest first
     total: int
     feed_url: str
+    cache: TickCache | None = None
 
     @property
     def truncated(self) -> bool:
         return self.total > len(self.events)
 
 
-def gather(sub: Subscription, delivery: Delivery, flt: ActivityFilter) -> Digest:
+class TickCache:
+    """What one scheduler tick already read: subscriptions sharing filters and a window (most do, at the top of the
+    hour) share one count, one page and one CSV. Read within one tick only, so it is never stale."""
+
+    def __init__(self) -> None:
+        self.pages: dict[ActivityFilter, tuple[int, list[Event]]] = {}
+        self.csv: dict[ActivityFilter, tuple[bytes, str]] = {}
+
+
+def gather(sub: Subscription, delivery: Delivery, flt: ActivityFilter, cache: TickCache | None = None) -> Digest:
     """The window's count (one round trip) and its first DIGEST_MAX_EVENTS events (one page query)."""
-    cap = int(current_app.config["DIGEST_MAX_EVENTS"])
-    total = sum(count_events(flt).values())
-    events = fetch_page(flt, min(cap, 1000)).events if total else []
-    return Digest(sub, delivery, flt, events, total, feed_url(flt))
+    found = cache.pages.get(flt) if cache is not None else None
+    if found is None:
+        cap = int(current_app.config["DIGEST_MAX_EVENTS"])
+        total = sum(count_events(flt).values())
+        found = (total, fetch_page(flt, min(cap, 1000)).events if total else [])
+        if cache is not None:
+            cache.pages[flt] = found
+    total, events = found
+    return Digest(sub, delivery, flt, events, total, feed_url(flt), cache)
 
 
-def has_events(flt: ActivityFilter) -> bool:
-    """Whether the window holds any event (one indexed row read)."""
+def has_events(flt: ActivityFilter, cache: TickCache | None = None) -> bool:
+    """Whether the window holds any event (one indexed row read, or what this tick already counted)."""
+    if cache is not None and flt in cache.pages:
+        return cache.pages[flt][0] > 0
     return bool(fetch_page(flt, 1).events)
 
 
@@ -75,8 +92,17 @@ def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
     return (sub_id, channel) if isinstance(sub_id, int) and channel in ("email", "webhook") else None
 
 
-def csv_attachment(flt: ActivityFilter) -> tuple[bytes, str]:
+def csv_attachment(flt: ActivityFilter, cache: TickCache | None = None) -> tuple[bytes, str]:
     """Every event of the window as CSV (the shared formula-safe writer), gzipped over DIGEST_GZIP_OVER bytes."""
+    if cache is not None and flt in cache.csv:
+        return cache.csv[flt]
+    made = _csv(flt)
+    if cache is not None:
+        cache.csv[flt] = made
+    return made
+
+
+def _csv(flt: ActivityFilter) -> tuple[bytes, str]:
     data = (",".join(event_columns()) + "\r\n" + "".join(chunk.text for chunk in iter_event_csv(flt))).encode()
     if len(data) > int(current_app.config["DIGEST_GZIP_OVER"]):
         return gzip.compress(data), "events.csv.gz"
@@ -110,7 +136,7 @@ def email_message(digest: Digest, sender: str, recipient: str) -> EmailMessage:
     message.set_content(render_template("activity/email/digest.txt", **context))
     message.add_alternative(render_template("activity/email/digest.html", **context), subtype="html")
     if digest.truncated:
-        data, name = csv_attachment(digest.filters)
+        data, name = csv_attachment(digest.filters, digest.cache)
         maintype, subtype = ("application", "gzip") if name.endswith(".gz") else ("text", "csv")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
