@@ -18,8 +18,8 @@ from sqlalchemy import Column, Engine, MetaData, Table, inspect, text
 
 from .activity.events import ActivityFilter
 from .activity.statements import branch_select
+from .delivery.models import extension_metadata
 from .indexes import IndexNeed, spec_indexes
-from .reporting.models import ActivityModel
 from .specs import ModelSpec
 from .state import ActivityState
 
@@ -55,19 +55,25 @@ class ModelCheck:
 
 @dataclass
 class Diagnosis:
-    """Everything the doctor found: per model, its branches; the indexes missing; whether report_runs exists."""
+    """Everything the doctor found: per model, its branches; the indexes missing; the extension's own tables that
+    are missing (report runs, subscriptions, deliveries, report recipients)."""
 
     dialect: str
     models: list[ModelCheck]
     missing: list[IndexNeed]
-    report_runs: bool
+    missing_tables: list[str]
+
+    @property
+    def report_runs(self) -> bool:
+        return "report_runs" not in self.missing_tables
 
     @property
     def healthy(self) -> bool:
-        return self.report_runs and not self.missing and all(b.served for m in self.models for b in m.branches)
+        return not self.missing_tables and not self.missing and all(b.served for m in self.models for b in m.branches)
 
     def to_json(self) -> dict[str, Any]:
         return {"database": self.dialect, "healthy": self.healthy, "report_runs_table": self.report_runs,
+                "missing_tables": self.missing_tables,
                 "models": [m.to_json() for m in self.models],
                 "missing_indexes": [{"name": n.name, "table": n.table, "columns": list(n.columns), "where": n.where}
                                     for n in self.missing]}
@@ -135,15 +141,16 @@ def diagnose(st: ActivityState, engine: Engine) -> Diagnosis:
             served = index is not None and _covers(existing.get(index, []), need) and not _sorts(plan, dialect)
             check.branches.append(BranchCheck(need.action, need.by_actor, need, index, served, plan))
         models.append(check)
-    return Diagnosis(dialect, models, missing, inspector.has_table("report_runs"))
+    own = [t.name for t in extension_metadata().sorted_tables]  # parents first
+    return Diagnosis(dialect, models, missing, [t for t in own if not inspector.has_table(t)])
 
 
 def _ops(diagnosis: Diagnosis) -> Any:
     from alembic.operations import ops
 
     upgrade: list[Any] = []
-    if not diagnosis.report_runs:
-        table = ActivityModel.metadata.tables["report_runs"]
+    for name in diagnosis.missing_tables:
+        table = extension_metadata().tables[name]
         upgrade.append(ops.CreateTableOp.from_table(table))
         upgrade.extend(ops.CreateIndexOp.from_index(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
     for need in diagnosis.missing:
@@ -202,8 +209,10 @@ def render_migration(diagnosis: Diagnosis, *, revision: str, down_revision: str 
     """A complete Alembic migration file adding what ``diagnosis`` found missing."""
     upgrade, downgrade = render_operations(diagnosis)
     return MIGRATION.format(
-        table_note="" if diagnosis.report_runs else ", and the extension's report_runs table",
+        table_note="" if not diagnosis.missing_tables else
+        f", and the extension's own tables ({', '.join(diagnosis.missing_tables)})",
         revision=revision, down_revision=down_revision, down_revision_value=repr(down_revision),
         created=(now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S%z"),
-        imports="" if diagnosis.report_runs else "import flask_activity.types  # noqa: F401 (report_runs' columns)\n",
+        imports="" if not diagnosis.missing_tables else
+        "import flask_activity.types  # noqa: F401 (the extension's columns)\n",
         upgrade=upgrade, downgrade=downgrade)

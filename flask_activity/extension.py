@@ -87,10 +87,9 @@ class ActivityReporting:
     def metadata() -> Any:
         """The extension's own tables (report runs, subscriptions, deliveries): give it to Alembic's
         ``target_metadata`` beside the app's own."""
-        from .delivery.models import Subscription  # noqa: F401 - its tables join the metadata on import
-        from .reporting.models import ActivityModel
+        from .delivery.models import extension_metadata
 
-        return ActivityModel.metadata
+        return extension_metadata()
 
     @classmethod
     def create_tables(cls) -> None:

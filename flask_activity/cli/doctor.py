@@ -52,7 +52,8 @@ def doctor_command(fmt: str, migration: Path | None, revision: str | None, down_
 
 def _print(found: Diagnosis) -> None:
     click.echo(f"database: {found.dialect}")
-    click.echo(f"report_runs table: {'present' if found.report_runs else 'MISSING (the migration below adds it)'}")
+    click.echo("extension tables: " + (f"MISSING {', '.join(found.missing_tables)} (the migration below adds them)"
+                                        if found.missing_tables else "present"))
     for check in found.models:
         spec = check.spec
         mapped = ", ".join(f"{role}={column}" for role, column in spec.columns.items())
@@ -73,8 +74,8 @@ def _print(found: Diagnosis) -> None:
         click.echo(f"\n{len(found.missing)} index(es) missing: add them with these Alembic operations "
                    "(or write a migration: --migration migrations/versions/NNNN_activity_indexes.py):\n")
         click.echo(render_operations(found)[0])
-    elif not found.report_runs:
-        click.echo("\nadd the report_runs table (--migration writes the migration):\n")
+    elif found.missing_tables:
+        click.echo("\nadd the extension's tables (--migration writes the migration):\n")
         click.echo(render_operations(found)[0])
     else:
         click.echo("\nthe indexes exist but the database does not use them for every branch (see above)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..reporting.models import ActivityModel
@@ -113,3 +113,8 @@ class ReportRecipients(ActivityModel):
     webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     webhook_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+def extension_metadata() -> MetaData:
+    """The extension's own tables, all of them (report runs, subscriptions, deliveries, report recipients)."""
+    return ActivityModel.metadata

@@ -20,15 +20,22 @@ from urllib.parse import parse_qs, urlsplit
 from flask import url_for
 
 from flask_activity import state
+from flask_activity.delivery.subscriptions import SubscriptionInput, save
 from flask_activity.reporting import runs
 from tests.adoption.conftest import Host
 
 ACTIONS = ("created", "updated", "deleted")
 ROLE_OF = {"created": "created_at", "updated": "updated_at", "deleted": "deleted_at"}
-EXTENSION_PREFIXES = ("activity", "reports", "activity_dashboard", "flask_activity")
+EXTENSION_PREFIXES = ("activity", "reports", "activity_dashboard", "flask_activity", "subscriptions", "activity_links")
 STATIC_FILE = "bootstrap/bootstrap4/css/bootstrap.min.css"  # one of Flask-Admin's own files
+OWN_STATIC = {"flask_activity.static": "live.js"}  # the extension's own static files (the feed's live script)
+# Subscriptions: any reader keeps their own; another's (here, the admin's) is a 404 to them. Signed links answer by
+# their signature alone (a forged one here: 404 for everyone).
+SUBSCRIPTION_GET = {"subscriptions.detail": {"anonymous": "login", "reader": 404, "admin": 200}}
+SUBSCRIPTION_POST = {"subscriptions.new": {"anonymous": "login", "reader": 400, "admin": 400}}  # no name given
+SIGNED = ("activity_links.unsubscribe", "activity_links.report_file")
 FORMULA = '=HYPERLINK("http://evil.example/","click")'
-_ROW = re.compile(r'<tr>\s*<td><time datetime="([^"]+)">.*?</td>\s*<td>([^<]+)</td>\s*<td>(?:<a [^>]*>)?(\d+)'
+_ROW = re.compile(r'<tr[^>]*>\s*<td><time datetime="([^"]+)">.*?</td>\s*<td>([^<]+)</td>\s*<td>(?:<a [^>]*>)?(\d+)'
                   r'(?:</a>)?</td>\s*<td class="action-(\w+)">\w+</td>\s*<td>(.*?)</td>', re.S)
 
 
@@ -235,25 +242,32 @@ def test_every_url_the_extension_adds_needs_a_login_and_its_writes_an_administra
     run_report(host, "--period", "today")
     [run] = runs.run_history(host.adapter.report)
     rules = sorted((r for r in host.app.url_map.iter_rules() if r.endpoint.split(".")[0] in EXTENSION_PREFIXES),
-                   key=lambda r: r.rule)
+                   key=lambda r: (r.endpoint == "subscriptions.delete", r.rule))  # deleting it last
     assert {"activity.index", "activity.feed_json", "activity.export_csv", "reports.index", "reports.download",
             "reports.run_now"} <= {r.endpoint for r in rules}
     clients = {"anonymous": host.client(), "reader": host.client(host.reader), "admin": host.client(host.admin)}
     got, want = {}, {}
-    values = {"run_id": run.id, "filename": STATIC_FILE}
+    sub_id = save(host.admin, SubscriptionInput("the admin's", cadence="daily"))[0].id
+    values = {"run_id": run.id, "sub_id": sub_id, "token": "forged"}
     for rule in rules:
-        path = link(host, rule.endpoint, **{k: v for k, v in values.items() if k in rule.arguments})
+        given = values | {"filename": OWN_STATIC.get(rule.endpoint, STATIC_FILE)}
+        path = link(host, rule.endpoint, **{k: v for k, v in given.items() if k in rule.arguments})
         # A dashboard that is not the admin index still brings Flask-Admin's static files (public, as at /admin/static)
         public = rule.endpoint.endswith(".static")
+        subscription = rule.endpoint.startswith("subscriptions.")
         for role, client in clients.items():
             if "GET" in (rule.methods or ()):
                 got[(path, "GET", role)] = outcome(host, client.get(path), path)
-                want[(path, "GET", role)] = "login" if role == "anonymous" and not public else 200
+                want[(path, "GET", role)] = (404 if rule.endpoint in SIGNED else
+                                             SUBSCRIPTION_GET.get(rule.endpoint, {}).get(role) or
+                                             ("login" if role == "anonymous" and not public else 200))
             if "POST" in (rule.methods or ()):
                 form = {"report": host.adapter.report, "period": "today",
                         "csrf_token": host.form_token(client, host.adapter.login_path)}
                 got[(path, "POST", role)] = outcome(host, client.post(path, data=form), path)
-                want[(path, "POST", role)] = {"anonymous": "login", "reader": 403, "admin": 302}[role]
+                want[(path, "POST", role)] = (
+                    404 if rule.endpoint in SIGNED else SUBSCRIPTION_POST.get(rule.endpoint, {}).get(role) or
+                    {"anonymous": "login", "reader": 404 if subscription else 403, "admin": 302}[role])
     assert got == want
     assert [r.status for r in runs.run_history(host.adapter.report)] == ["succeeded", "succeeded"]  # the admin's
 
