@@ -91,8 +91,10 @@ def child(url: str, data_dir: str) -> dict[str, Any]:
     with app.app_context():
         admin_id = db.session.scalars(select(User.id).where(User.email == ADMIN_EMAIL)).one()
         actor_ids = db.session.scalars(select(User.id).order_by(User.id).limit(20)).all()
-        now = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        start = now - timedelta(hours=1)
+        # An hour ahead of the seeded history, so every size's windows hold exactly the FRESH_EVENTS written here
+        # (the seed spreads its events up to now: a 5M database has five times as many in the current hour).
+        start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        now = start + timedelta(hours=1)
         bucketlist = db.session.scalars(select(Bucketlist).limit(1)).one()
         fresh = [Item(bucketlist_id=bucketlist.id, title=f"fresh {i}", created_by_id=actor_ids[i % len(actor_ids)],
                       updated_by_id=actor_ids[i % len(actor_ids)],
