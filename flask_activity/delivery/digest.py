@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 from itsdangerous import URLSafeSerializer
+from markupsafe import Markup
 
 from ..activity import EVENT_COLUMNS, ActivityFilter, Event, count_events, fetch_page, filter_args, iter_event_csv
 from ..activity.events import event_columns
@@ -46,6 +47,7 @@ class TickCache:
     def __init__(self) -> None:
         self.pages: dict[ActivityFilter, tuple[int, list[Event]]] = {}
         self.csv: dict[ActivityFilter, tuple[bytes, str]] = {}
+        self.lines: dict[tuple[ActivityFilter, str], tuple[str, Markup]] = {}  # the event lines, text and HTML
 
 
 def gather(sub: Subscription, delivery: Delivery, flt: ActivityFilter, cache: TickCache | None = None) -> Digest:
@@ -133,13 +135,30 @@ def email_message(digest: Digest, sender: str, recipient: str) -> EmailMessage:
     message["List-Unsubscribe"] = f"<{context['unsubscribe']}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["X-Delivery-Id"] = digest.delivery.key
-    message.set_content(render_template("activity/email/digest.txt", **context))
-    message.add_alternative(render_template("activity/email/digest.html", **context), subtype="html")
+    text, rows = event_lines(digest, zone, context)
+    message.set_content(render_template("activity/email/digest.txt", events_block=text, **context))
+    message.add_alternative(render_template("activity/email/digest.html", events_block=rows, **context),
+                            subtype="html")
     if digest.truncated:
         data, name = csv_attachment(digest.filters, digest.cache)
         maintype, subtype = ("application", "gzip") if name.endswith(".gz") else ("text", "csv")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
+
+
+def event_lines(digest: Digest, zone: ZoneInfo, context: dict[str, Any]) -> tuple[str, Markup]:
+    """The digest's event lines as text and as HTML table rows: rendered once per filters, window and zone in a
+    tick (most subscriptions at the top of the hour share them), the rest of each email per recipient."""
+    key = (digest.filters, zone.key)
+    cache = digest.cache
+    if cache is not None and key in cache.lines:
+        return cache.lines[key]
+    rows = render_template("activity/email/_events.html", **context)
+    made = (render_template("activity/email/_events.txt", **context),
+            Markup(rows))  # nosec B704 - an .html template: Jinja escaped every value in it
+    if cache is not None:
+        cache.lines[key] = made
+    return made
 
 
 def webhook_body(digest: Digest) -> bytes:

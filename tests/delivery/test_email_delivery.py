@@ -39,7 +39,7 @@ def test_each_delivery_holds_exactly_the_events_since_the_last_one(app, admin_us
 def test_the_digest_email_has_both_parts_a_stable_id_and_one_click_unsubscribe(app, admin_user, smtp):
     sub, _ = subscribe(admin_user, timezone="Europe/Berlin", filters={"model": ["item"], "action": ["created"]})
     bucketlist = factories.bucketlist(admin_user)
-    items_at(bucketlist, sub.email_cursor + timedelta(milliseconds=1), 2, title="=cmd|' /C calc'!A0")
+    items_at(bucketlist, sub.email_cursor + timedelta(milliseconds=1), 2, title="<script>alert(1)</script>")
     [delivery] = deliverer.tick(minute_after(sub.email_cursor) + timedelta(seconds=1))
 
     [message] = smtp.messages
@@ -54,6 +54,7 @@ def test_the_digest_email_has_both_parts_a_stable_id_and_one_click_unsubscribe(a
     assert "CET" in text or "CEST" in text  # the owner's zone, named
     assert "https://admin.example.com/admin/activity/?" in text and "model=item" in text and "action=created" in text
     assert "<table" in html and "Open these events in the feed" in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; 1" in html  # labels escaped
     assert not list(message.iter_attachments())  # all of them are in the body
 
 
