@@ -92,6 +92,22 @@ class DashboardView(ActivityAccessMixin, AdminIndexView):
         return choices
 
 
+#: The feed form's own words for the query layer's parameter names.
+FIELD_LABELS = {"since": "From", "until": "To (before)", "model": "Model", "action": "Action", "actor": "By"}
+
+
+def form_error(message: str) -> tuple[str | None, str]:
+    """(the form field a query-layer error is about, the error in the form's words); no field for a cursor or limit."""
+    if message.startswith("since must be earlier than until"):
+        return "until", "To (before) must be later than From."
+    for name, label in FIELD_LABELS.items():
+        if message.startswith(f"{name}: "):
+            return name, f"{label}: {message.removeprefix(f'{name}: ')}"
+        if message.startswith(f"unknown {name} "):
+            return name, f"{label}: {message}"
+    return None, message
+
+
 class ActivityView(ActivityAccessMixin, BaseView):
     """/admin/activity/: the filtered feed with keyset paging, as HTML, JSON and CSV."""
 
@@ -100,8 +116,19 @@ class ActivityView(ActivityAccessMixin, BaseView):
         zone = display_zone()
         try:
             page = activity.page_for(request.args, zone)
-        except activity.BadActivityQuery as exc:
-            return bad_request(str(exc))
+        except activity.BadActivityQuery as exc:  # the page again, as typed, the error beside its field: a 400
+            field, message = form_error(str(exc))
+            return self.render("activity/feed.html", page=activity.Page([], None), error_field=field,
+                               error=message, form=dict(since=request.args.get("since", ""),
+                                                        until=request.args.get("until", ""),
+                                                        models=tuple(request.args.getlist("model")),
+                                                        actions=tuple(request.args.getlist("action")),
+                                                        actor=request.args.get("actor", "")),
+                               older_url=None, newest_url=None, live_feed_url=None, live_since="",
+                               csv_url=url_for(".export_csv"), json_url=url_for(".feed_json"),
+                               subscribe_url=url_for("subscriptions.new"), models=list(activity.model_registry()),
+                               actions=activity.ACTIONS, zone=zone, notes=activity.model_notes(),
+                               person=state().person), 400
         args: dict[str, Any] = activity.filter_args(page.filters)  # url_for's **values take Any
         limit = request.args.get("limit") or None  # paging keeps the page size the reader chose
         older = None

@@ -1,4 +1,6 @@
 """The feed over HTTP: HTML page, feed.json and the dashboard; bad input is a 400 with a message."""
+import html
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,6 +62,8 @@ def test_bad_input_is_400_with_a_message(viewer_client, query, fragment, path):
     r = viewer_client.get(f"{path}?{query}")
     assert r.status_code == 400
     text = r.get_json()["error"] if r.is_json else r.get_data(as_text=True)
+    if path == "/admin/activity/":  # the page says it in its form's words (From, To (before), By)
+        fragment = {"earlier": "later than From"}.get(fragment, fragment)
     assert fragment in text
 
 
@@ -88,3 +92,23 @@ def test_dashboard_shows_latest_events_and_counts(viewer_client, admin_user, app
     assert "Visible on dashboard" in html and "Dashboard list" in html
     assert "Full activity feed" in html
     assert "/admin/activity/?model=item&amp;action=created&amp;since=" in html
+
+
+@pytest.mark.parametrize(("query", "field", "says"), [
+    ("since=yesterday", "since", "From: 'yesterday' is not a date"),
+    ("actor=nobody%40example.com", "actor", "By: no user 'nobody@example.com'"),
+    ("since=2026-01-02&until=2026-01-01", "until", "To (before) must be later than From."),
+    ("model=spaceship", "model", "Model: unknown model 'spaceship'"),
+])
+def test_a_bad_filter_is_the_feed_page_again_with_the_error_beside_its_field(admin_client, query, field, says):
+    r = admin_client.get(f"/admin/activity/?{query}")
+    page = html.unescape(r.get_data(as_text=True))
+    assert r.status_code == 400
+    assert says in page and 'id="filter-error"' in page
+    assert re.search(rf'class="[^"]*is-invalid"[^>]*id="{field}"', page), page[:2000]
+    assert "Log out" in page  # the navbar: the admin's own page, not a bare error page
+    typed = dict(pair.split("=") for pair in query.split("&"))
+    if field in ("since", "actor"):
+        assert f'value="{html.unescape(typed[field].replace("%40", "@"))}"' in page  # kept as typed
+    json = admin_client.get(f"/admin/activity/feed.json?{query}")
+    assert json.status_code == 400 and "error" in json.get_json()  # the API keeps its {error}

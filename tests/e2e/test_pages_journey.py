@@ -49,18 +49,22 @@ def test_every_admin_page_loads_without_console_or_csp_errors_and_fits_the_scree
         assert _overflow(page) <= 1, f"{name} is {_overflow(page)} px wider than a {viewport['width']} px screen"
 
 
-def test_a_bad_filter_shows_the_error_page_with_what_to_fix(admin_page: Any, watch: Any) -> None:
+def test_a_bad_filter_keeps_the_form_with_the_error_beside_its_field(admin_page: Any, watch: Any) -> None:
     watch.allowed.append("status of 400")  # the refused document itself; nothing else may fail
     page = admin_page
     page.goto("/admin/activity/")
+    page.select_option("#model", "item")
     page.fill("#since", "yesterday-ish")
+    with page.expect_navigation() as navigation:
+        page.keyboard.press("Enter")
+    assert navigation.value.status == 400
+    assert page.input_value("#since") == "yesterday-ish" and page.input_value("#model") == "item"  # as typed
+    assert "is-invalid" in (page.get_attribute("#since", "class") or "")
+    assert page.inner_text("#filter-error").startswith("From: 'yesterday-ish' is not a date; use YYYY-MM-DD")
+    page.fill("#since", "")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    body = page.inner_text("main")
-    assert body.startswith("400") and "'yesterday-ish' is not a date; use YYYY-MM-DD" in body
-    with page.expect_navigation():
-        page.click("text=Back to the dashboard")
-    assert page.url.endswith("/admin/")
+    assert page.locator("#filter-error").count() == 0 and page.locator("table.feed-table").count() == 1
 
 
 def test_feed_is_usable_with_the_keyboard_alone(admin_page: Any) -> None:
