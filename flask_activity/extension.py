@@ -141,9 +141,10 @@ def _clear_statement_caches() -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """The ``localtime`` filter, ``display_zone()`` and ``record_url()`` the extension's templates use."""
-    from .timefmt import display_zone, format_local
+    from .timefmt import describe_cron, display_zone, format_local
 
     app.add_template_filter(format_local, "localtime")
+    app.add_template_filter(describe_cron, "cron_words")
     app.add_template_global(display_zone, "display_zone")
 
     @app.template_global()

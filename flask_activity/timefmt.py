@@ -116,3 +116,19 @@ def format_local(value: datetime | None, zone: ZoneInfo | None = None) -> str:
     zone = zone or display_zone()
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
+
+
+def describe_cron(expression: str, zone: str) -> str:
+    """A cron expression in words with its zone, e.g. 'At 00:15, every day (UTC)' (cron-descriptor, 24-hour)."""
+    from cron_descriptor import ExpressionDescriptor, Options
+
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        words = str(ExpressionDescriptor(expression, options).get_description())
+    except Exception:  # noqa: BLE001 - the library raises several kinds; the expression itself is then the words
+        return f"cron {expression} ({zone})"
+    fields = expression.split()
+    if len(fields) == 5 and fields[2:] == ["*", "*", "*"] and words.startswith("At "):
+        words += ", every day"
+    return f"{words} ({zone})"

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from ..activity import ActivityFilter, BadActivityQuery, parse_filter, parse_id
 from ..state import db, state
+from ..timefmt import describe_cron
 from ..types import utcnow
 from .models import Subscription
 
@@ -90,9 +91,11 @@ def describe_cadence(schedule: str, zone: str) -> str:
     parts = schedule.split(" ")
     if len(parts) == 5 and parts[0].isdigit() and parts[1].isdigit() and parts[2:4] == ["*", "*"]:
         at = f"{int(parts[1]):02d}:{int(parts[0]):02d} ({zone})"
-        return f"daily at {at}" if parts[4] == "*" else f"weekly on {parts[4]} at {at}" \
-            if parts[4] in WEEKDAYS else f"cron {schedule} ({zone})"
-    return f"cron {schedule} ({zone})"
+        if parts[4] == "*":
+            return f"daily at {at}"
+        if parts[4] in WEEKDAYS:
+            return f"weekly on {parts[4]} at {at}"
+    return describe_cron(schedule, zone)
 
 
 def check_cron(expression: str, zone: str) -> CronTrigger:

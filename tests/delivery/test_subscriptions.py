@@ -99,3 +99,12 @@ def test_the_cli_adds_lists_tests_pauses_and_removes_and_bad_input_exits_2(app, 
     assert runner.invoke(args=["subscription", "remove", str(sub.id)]).exit_code == 0
     missing = runner.invoke(args=["subscription", "pause", str(sub.id)])
     assert missing.exit_code == 2 and f"no subscription {sub.id}" in missing.stderr
+
+
+def test_cron_expressions_read_as_words_in_their_zone():
+    from flask_activity.timefmt import describe_cron
+
+    assert describe_cron("15 0 * * *", "UTC") == "At 00:15, every day (UTC)"
+    assert describe_cron("15 8 * * mon-fri", "Europe/Berlin") == "At 08:15, Monday through Friday (Europe/Berlin)"
+    assert describe_cadence("15 8 * * mon-fri", "UTC") == "At 08:15, Monday through Friday (UTC)"
+    assert describe_cron("not a cron", "UTC") == "cron not a cron (UTC)"

@@ -282,3 +282,8 @@ def test_dashboard_alerts_only_while_the_latest_run_of_a_report_failed(viewer_cl
     assert 'href="/admin/reports/?report=items"' in alert
     run("items")  # the report's newest run succeeded: no alert
     assert alerts() == []
+
+
+def test_schedules_are_shown_in_words_with_the_cron_in_the_title(admin_client):
+    page = html.unescape(admin_client.get("/admin/reports/").get_data(as_text=True))
+    assert '<span class="schedule" title="cron: 15 0 * * *">At 00:15, every day (UTC)</span>' in page
