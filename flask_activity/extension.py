@@ -148,6 +148,18 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(display_zone, "display_zone")
 
     @app.template_global()
+    def record_history(model: Any, pk: Any, limit: int = 20) -> tuple[str | None, list[Any]]:
+        """(the feed's name of ``model``, the latest events of its row ``pk``), for a details page; (None, [])
+        when the model is not audited."""
+        from . import activity
+
+        name = next((n for n, spec in state().specs.items() if spec.cls is model), None)
+        if name is None or activity.parse_id(pk) is None:
+            return None, []
+        flt = activity.ActivityFilter(models=(name,), record_id=activity.parse_id(pk))
+        return name, activity.fetch_page(flt, limit).events
+
+    @app.template_global()
     def activity_unseen() -> int:
         """New events in the current user's in-app subscriptions (the navbar's count)."""
         from .admin.subscription_views import unseen_total

@@ -96,6 +96,7 @@ class AuditedModelView(SecureViewMixin, GuardedWrites, ModelView):
                                                                 datetime: lambda view, value, name=None: value}
     column_labels: ClassVar[dict[str, str]] = {"created_by": "Created by", "updated_by": "Updated by"}
     list_template = "admin/model/audited_list.html"
+    details_template = "admin/model/audited_details.html"  # the record's own history under its fields
 
     def __init__(self, model: type, database: Any, **kwargs: Any) -> None:
         self.column_filters = list(getattr(self, "extra_filters", [])) + timestamp_filters(model)

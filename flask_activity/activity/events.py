@@ -87,7 +87,8 @@ class Cursor:
 
 @dataclass(frozen=True)
 class ActivityFilter:
-    """Which events: a half-open time window [since, until), models, actions, one actor or the system."""
+    """Which events: a half-open time window [since, until), models, actions, one actor or the system, and one
+    record (``record_id``, with exactly one model)."""
 
     since: datetime | None = None
     until: datetime | None = None
@@ -95,6 +96,7 @@ class ActivityFilter:
     actions: tuple[str, ...] = ()
     actor_id: Any = None  # the user's key (int or UUID)
     system_actor: bool = False  # only writes with no recorded user (CLI, system)
+    record_id: int | None = None  # only this row's events (of the one model in ``models``)
 
 
 @dataclass

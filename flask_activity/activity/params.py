@@ -74,7 +74,20 @@ def parse_filter(args: Mapping[str, Any], zone: ZoneInfo, session: Session | Non
         system_actor = True
     elif actor:
         actor_id = resolve_actor(actor, session)
-    return ActivityFilter(since, until, models, actions, actor_id, system_actor)
+    return ActivityFilter(since, until, models, actions, actor_id, system_actor, parse_record(args, models))
+
+
+def parse_record(args: Mapping[str, Any], models: tuple[str, ...]) -> int | None:
+    """The ``id`` of one record (with exactly one ``model``), or None; BadActivityQuery for anything else."""
+    text = str(args.get("id") or "").strip()
+    if not text:
+        return None
+    record = parse_id(text)
+    if record is None:
+        raise BadActivityQuery(f"id: {text[:40]!r} is not a record id (a whole number)")
+    if len(models) != 1:
+        raise BadActivityQuery("id: a record belongs to one model; give exactly one model with it")
+    return record
 
 
 def parse_id(value: Any) -> int | None:
@@ -163,4 +176,6 @@ def filter_args(flt: ActivityFilter) -> dict[str, Sequence[str] | str]:
         out["actor"] = SYSTEM_ACTOR
     elif flt.actor_id is not None:
         out["actor"] = str(flt.actor_id)
+    if flt.record_id is not None:
+        out["id"] = str(flt.record_id)
     return out

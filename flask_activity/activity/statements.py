@@ -67,6 +67,8 @@ def branch_where(spec: ModelSpec, action: str, flt: ActivityFilter, bound: bool 
         conds.append(at >= _value(bound, "since", flt.since))
     if flt.until is not None:
         conds.append(at < _value(bound, "until", flt.until))
+    if flt.record_id is not None:
+        conds.append(spec.id == _value(bound, "record_id", flt.record_id))
     if flt.actor_id is not None or flt.system_actor:
         if actor is None:  # the model records no actor for this action: no event is known to be anyone's
             conds.append(false())
@@ -137,14 +139,14 @@ def actor_join(events: Any, label: str = "person") -> Select:
 
 
 def page_select(branches: tuple[tuple[str, str], ...], since: bool, until: bool, actor: str | None,
-                cursor: tuple[str, str] | None) -> Select:
+                cursor: tuple[str, str] | None, record: bool = False) -> Select:
     """The page query for one shape of filter and cursor (_page_select, kept per app and shape)."""
-    return _page_select(state(), branches, since, until, actor, cursor)
+    return _page_select(state(), branches, since, until, actor, cursor, record)
 
 
 @functools.lru_cache(maxsize=256)
 def _page_select(st: ActivityState, branches: tuple[tuple[str, str], ...], since: bool, until: bool,
-                 actor: str | None, cursor: tuple[str, str] | None) -> Select:
+                 actor: str | None, cursor: tuple[str, str] | None, record: bool = False) -> Select:
     """The page query for one shape of filter and cursor, built once; values are bind parameters.
 
     ``branches`` are (model, action) pairs; ``actor`` is "id", "system" or None; ``cursor`` is the cursor's
@@ -154,7 +156,8 @@ def _page_select(st: ActivityState, branches: tuple[tuple[str, str], ...], since
     """
     registry = st.specs
     flt = ActivityFilter(since=EPOCH if since else None, until=EPOCH if until else None,
-                         actor_id=0 if actor == "id" else None, system_actor=actor == "system")
+                         actor_id=0 if actor == "id" else None, system_actor=actor == "system",
+                         record_id=0 if record else None)
     at_cursor = Cursor(EPOCH, cursor[0], 0, cursor[1]) if cursor else None
     ranks = {name: i for i, name in enumerate(sorted({n for n, _ in branches}))}  # model names sort as in Python
     limit = bindparam("limit", type_=Integer)

@@ -19,6 +19,7 @@ from .errors import db_errors, fail
 @click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
 @click.option("--action", "actions", multiple=True, help="created, updated or deleted (repeatable).")
 @click.option("--actor", help="Only writes by this user (email or user name), or 'system'.")
+@click.option("--record", metavar="MODEL:ID", help="Only one record's events, e.g. item:42.")
 @click.option("--limit", default=str(activity.DEFAULT_LIMIT), show_default=True, help="Events per page (1-500).")
 @click.option("--cursor", help="Continue from a cursor printed by a previous page.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -32,6 +33,11 @@ def activity_command(ctx: click.Context, **opts: Any) -> None:
     zone = display_zone()
     args = {"since": opts["since"], "until": opts["until"], "model": list(opts["models"]),
             "action": list(opts["actions"]), "actor": opts["actor"], "limit": opts["limit"], "cursor": opts["cursor"]}
+    if opts["record"]:
+        model, _, record = opts["record"].partition(":")
+        if not record or opts["models"]:
+            fail("--record: give MODEL:ID, e.g. item:42 (and no --model: the record names its model)")
+        args.update(model=[model], id=record)
     try:
         page = activity.page_for(args, zone)
     except activity.BadActivityQuery as exc:

@@ -1,5 +1,6 @@
 """The feed over HTTP: HTML page, feed.json and the dashboard; bad input is a 400 with a message."""
 import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -112,3 +113,26 @@ def test_a_bad_filter_is_the_feed_page_again_with_the_error_beside_its_field(adm
         assert f'value="{html.unescape(typed[field].replace("%40", "@"))}"' in page  # kept as typed
     json = admin_client.get(f"/admin/activity/feed.json?{query}")
     assert json.status_code == 400 and "error" in json.get_json()  # the API keeps its {error}
+
+
+def test_one_records_events_through_the_feed_the_json_the_cli_and_its_details_page(admin_client, admin_user,
+                                                                                    runner):
+    bucketlist = factories.bucketlist(admin_user)
+    mine, other = factories.item(bucketlist, "Mine"), factories.item(bucketlist, "Other")
+    factories.soft_delete(mine, actor=admin_user)
+
+    body = admin_client.get(f"/admin/activity/feed.json?model=item&id={mine.id}").get_json()
+    assert [(e["id"], e["action"]) for e in body["events"]] == [(mine.id, "deleted"), (mine.id, "created")]
+    page = html.unescape(admin_client.get(f"/admin/activity/?model=item&id={mine.id}").get_data(as_text=True))
+    assert "Only the events of" in page and f"item #{mine.id}</a>" in page and "Other" not in page
+    assert f'name="id" value="{mine.id}"' in page  # filtering again keeps the record
+    out = runner.invoke(args=["activity", "--record", f"item:{mine.id}", "--format", "json"])
+    assert out.exit_code == 0 and {e["id"] for e in json.loads(out.output)["events"]} == {mine.id}
+    bad = runner.invoke(args=["activity", "--record", "item"])
+    assert bad.exit_code == 2 and "--record: give MODEL:ID" in bad.stderr
+    assert admin_client.get("/admin/activity/feed.json?id=3").status_code == 400  # a record needs its one model
+
+    details = html.unescape(admin_client.get(f"/admin/items/details/?id={mine.id}").get_data(as_text=True))
+    assert 'id="history"' in details and f"/admin/activity/?model=item&id={mine.id}" in details
+    history = details.split('id="history"')[1]
+    assert "deleted" in history and "created" in history and f">{other.id}<" not in history
