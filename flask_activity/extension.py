@@ -154,10 +154,21 @@ def register_template_helpers(app: Flask) -> None:
         from . import activity
 
         name = next((n for n, spec in state().specs.items() if spec.cls is model), None)
-        if name is None or activity.parse_id(pk) is None:
+        key = activity.parse_id(pk)
+        if name is None or key is None:
             return None, []
-        flt = activity.ActivityFilter(models=(name,), record_id=activity.parse_id(pk))
-        return name, activity.fetch_page(flt, limit).events
+        return name, activity.fetch_page(activity.ActivityFilter(models=(name,), record_id=key), limit).events
+
+    @app.template_global()
+    def children_history(model: Any, pk: Any, limit: int = 20) -> list[Any]:
+        """The latest events of the rows that point at ``model``'s row ``pk`` (a bucketlist's items)."""
+        from . import activity
+
+        name = next((n for n, spec in state().specs.items() if spec.cls is model), None)
+        key = activity.parse_id(pk)
+        if name is None or key is None:
+            return []
+        return activity.fetch_page(activity.ActivityFilter(parent=(name, key)), limit).events
 
     @app.template_global()
     def activity_unseen() -> int:

@@ -146,6 +146,15 @@ class ModelSpec:
         """The column holding who did ``action`` (a deletion is its row's last update), or None."""
         return self.attribute("created_by" if action == "created" else "updated_by")
 
+    def parent_column(self, parent_table: str) -> Any:
+        """This model's foreign key to ``parent_table`` (a bucketlist's items: ``Item.bucketlist_id``), or None.
+        The actor columns are not parents: a user's "children" are what they own, not what they touched."""
+        actors = {getattr(self.attribute(r), "key", None) for r in ("created_by", "updated_by")}
+        table = self.cls.__table__  # type: ignore[attr-defined]
+        found = [c for c in table.columns if c.key not in actors
+                 and any(fk.column.table.name == parent_table for fk in c.foreign_keys)]
+        return found[0] if len(found) == 1 else None
+
     @property
     def records_actors(self) -> bool:
         return "created_by" in self.columns or "updated_by" in self.columns

@@ -97,6 +97,7 @@ class ActivityFilter:
     actor_id: Any = None  # the user's key (int or UUID)
     system_actor: bool = False  # only writes with no recorded user (CLI, system)
     record_id: int | None = None  # only this row's events (of the one model in ``models``)
+    parent: tuple[str, int] | None = None  # only events of the rows whose foreign key names this (model, id)
 
 
 @dataclass
@@ -139,8 +140,12 @@ def branches(flt: ActivityFilter) -> Iterator[tuple[str, ModelSpec, str]]:
 
     A model yields only the actions its columns record; an actor filter skips the actions it records no actor for.
     """
-    for name, spec in model_registry().items():
+    registry = model_registry()
+    parent_table = registry[flt.parent[0]].table_name if flt.parent and flt.parent[0] in registry else None
+    for name, spec in registry.items():
         if flt.models and name not in flt.models:
+            continue
+        if flt.parent is not None and (parent_table is None or spec.parent_column(parent_table) is None):
             continue
         by_actor = flt.actor_id is not None or flt.system_actor
         for action in spec.actions:

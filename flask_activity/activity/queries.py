@@ -45,10 +45,11 @@ def query_page(flt: ActivityFilter, limit: int, cursor: Cursor | None, session: 
         return Page([], None, flt)
     actor = "id" if flt.actor_id is not None else "system" if flt.system_actor else None
     stmt = page_select(shape, flt.since is not None, flt.until is not None, actor,
-                       (cursor.model, cursor.action) if cursor else None, flt.record_id is not None)
+                       (cursor.model, cursor.action) if cursor else None, flt.record_id is not None,
+                       flt.parent[0] if flt.parent else None)
     params = {"limit": limit + 1, "since": flt.since, "until": flt.until, "actor_id": flt.actor_id,
               "cursor_at": cursor.at if cursor else None, "cursor_id": cursor.id if cursor else None,
-              "record_id": flt.record_id}
+              "record_id": flt.record_id, "parent_id": flt.parent[1] if flt.parent else None}
     events = [
         Event(r.at, r.model, r.id, r.action, r.actor_id, r.person, r.label) for r in session.execute(stmt, params)
     ]

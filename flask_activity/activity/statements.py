@@ -69,6 +69,9 @@ def branch_where(spec: ModelSpec, action: str, flt: ActivityFilter, bound: bool 
         conds.append(at < _value(bound, "until", flt.until))
     if flt.record_id is not None:
         conds.append(spec.id == _value(bound, "record_id", flt.record_id))
+    if flt.parent is not None:
+        conds.append(spec.parent_column(state().specs[flt.parent[0]].table_name)
+                     == _value(bound, "parent_id", flt.parent[1]))
     if flt.actor_id is not None or flt.system_actor:
         if actor is None:  # the model records no actor for this action: no event is known to be anyone's
             conds.append(false())
@@ -139,14 +142,15 @@ def actor_join(events: Any, label: str = "person") -> Select:
 
 
 def page_select(branches: tuple[tuple[str, str], ...], since: bool, until: bool, actor: str | None,
-                cursor: tuple[str, str] | None, record: bool = False) -> Select:
+                cursor: tuple[str, str] | None, record: bool = False, parent: str | None = None) -> Select:
     """The page query for one shape of filter and cursor (_page_select, kept per app and shape)."""
-    return _page_select(state(), branches, since, until, actor, cursor, record)
+    return _page_select(state(), branches, since, until, actor, cursor, record, parent)
 
 
 @functools.lru_cache(maxsize=256)
 def _page_select(st: ActivityState, branches: tuple[tuple[str, str], ...], since: bool, until: bool,
-                 actor: str | None, cursor: tuple[str, str] | None, record: bool = False) -> Select:
+                 actor: str | None, cursor: tuple[str, str] | None, record: bool = False,
+                 parent: str | None = None) -> Select:
     """The page query for one shape of filter and cursor, built once; values are bind parameters.
 
     ``branches`` are (model, action) pairs; ``actor`` is "id", "system" or None; ``cursor`` is the cursor's
@@ -157,7 +161,7 @@ def _page_select(st: ActivityState, branches: tuple[tuple[str, str], ...], since
     registry = st.specs
     flt = ActivityFilter(since=EPOCH if since else None, until=EPOCH if until else None,
                          actor_id=0 if actor == "id" else None, system_actor=actor == "system",
-                         record_id=0 if record else None)
+                         record_id=0 if record else None, parent=(parent, 0) if parent else None)
     at_cursor = Cursor(EPOCH, cursor[0], 0, cursor[1]) if cursor else None
     ranks = {name: i for i, name in enumerate(sorted({n for n, _ in branches}))}  # model names sort as in Python
     limit = bindparam("limit", type_=Integer)

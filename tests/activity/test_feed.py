@@ -136,3 +136,20 @@ def test_one_records_events_through_the_feed_the_json_the_cli_and_its_details_pa
     assert 'id="history"' in details and f"/admin/activity/?model=item&id={mine.id}" in details
     history = details.split('id="history"')[1]
     assert "deleted" in history and "created" in history and f">{other.id}<" not in history
+
+
+def test_a_parents_details_page_shows_the_latest_events_of_what_belongs_to_it(admin_client, admin_user, make_user):
+    from flask_activity import activity as query
+    from flask_activity.activity import ActivityFilter
+
+    other_owner = make_user("someone-else@example.com")
+    bucketlist, elsewhere = factories.bucketlist(admin_user, "Trips"), factories.bucketlist(other_owner, "Else")
+    kyoto, lisbon = factories.item(bucketlist, "Kyoto"), factories.item(elsewhere, "Lisbon")
+    children = query.fetch_page(ActivityFilter(parent=("bucketlist", bucketlist.id))).events
+    assert [(e.model, e.id) for e in children] == [("item", kyoto.id)]  # its items only, not another list's
+    owned = query.fetch_page(ActivityFilter(parent=("user", other_owner.id))).events
+    assert [(e.model, e.id) for e in owned] == [("bucketlist", elsewhere.id)]  # what they own, not what they touched
+    page = html.unescape(admin_client.get(f"/admin/bucketlists/details/?id={bucketlist.id}").get_data(as_text=True))
+    below = page.split('id="children-history"')[1]
+    assert "Kyoto" in below and "Lisbon" not in below
+    assert lisbon.id != kyoto.id
