@@ -33,8 +33,8 @@ EXTENSION_RULES = {
 
 # Every command of ours with its arguments and options, as `manage.py --help` listed them (`db` is Flask-Migrate's).
 COMMANDS: dict[str, list[list[str]]] = {
-    "activity": [["--since"], ["--until"], ["--model"], ["--action"], ["--actor"], ["--limit"], ["--cursor"],
-                 ["--format"]],
+    "activity": [["--since"], ["--until"], ["--model"], ["--action"], ["--actor"], ["--record"], ["--limit"],
+                 ["--cursor"], ["--format"]],
     "activity doctor": [["--format"], ["--migration"], ["--revision"], ["--down-revision"]],
     "bootstrap": [["--admin-email"], ["--demo-users"], ["--demo-items"]],
     "create-user": [["email"], ["--role"], ["--name"], ["--password-stdin"], ["--as"], ["--timezone"]],
