@@ -153,3 +153,13 @@ def test_a_parents_details_page_shows_the_latest_events_of_what_belongs_to_it(ad
     below = page.split('id="children-history"')[1]
     assert "Kyoto" in below and "Lisbon" not in below
     assert lisbon.id != kyoto.id
+
+
+def test_the_app_is_named_on_the_login_page_and_the_feed_offers_its_actions_above_the_table(app, client,
+                                                                                          admin_client):
+    app.config["APP_NAME"] = "Travel Admin"
+    login = client.get("/login").get_data(as_text=True)
+    assert "<title>Log in - Travel Admin</title>" in login and "Travel Admin: log in" in login
+    feed = admin_client.get("/admin/activity/").get_data(as_text=True)
+    actions, table = feed.index('class="d-flex mb-2 feed-actions"'), feed.index("feed-table")
+    assert actions < table and feed.count("Download CSV") == 2  # above the table, and with the pager below
