@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import activity
 from ..delivery import deliverer
@@ -104,9 +104,11 @@ class SubscriptionsView(BaseView):
         if not everyone:
             query = query.where(Subscription.owner_key == self._mine())
         subs = db.session.scalars(query).all()
+        latest = (select(func.max(Delivery.id)).where(Delivery.subscription_id.in_([s.id for s in subs]),
+                                                      Delivery.test.is_(False))
+                  .group_by(Delivery.subscription_id))  # one row per subscription, not its whole log
         last = {d.subscription_id: d for d in db.session.scalars(
-            select(Delivery).where(Delivery.subscription_id.in_([s.id for s in subs]), Delivery.test.is_(False))
-            .order_by(Delivery.id))} if subs else {}
+            select(Delivery).where(Delivery.id.in_(latest)))} if subs else {}
         now = utcnow()
         rows = [{"sub": s, "filters": describe_filters(s.filters or {}),
                  "cadence": describe_cadence(s.schedule, s.timezone),

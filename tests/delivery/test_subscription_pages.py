@@ -78,3 +78,20 @@ def test_one_click_unsubscribe_stops_the_emails_and_a_forged_link_changes_nothin
     assert done.status_code == 200 and "Unsubscribed" in done.get_data(as_text=True)
     db.session.refresh(sub)
     assert sub.email is False
+
+
+def test_the_list_shows_each_subscriptions_latest_delivery(app, admin_client, admin_user, smtp):
+    from datetime import timedelta
+
+    from flask_activity.delivery import deliverer
+    from tests.delivery.helpers import items_at, minute_after
+
+    sub, _ = subscribe(admin_user, send_empty=True)
+    start = sub.email_cursor
+    items_at(factories.bucketlist(admin_user), start + timedelta(milliseconds=1), 2)
+    deliverer.tick(minute_after(start) + timedelta(seconds=1))  # 3 events (the bucketlist and 2 items)
+    smtp.replies.append("550 No such user")
+    deliverer.tick(minute_after(start, 2) + timedelta(seconds=1))  # the latest: failed
+    page = html.unescape(admin_client.get("/admin/subscriptions/").get_data(as_text=True))
+    row = page.split(sub.name)[1].split("</tr>")[0]
+    assert "failed (email, 0 events)" in row and "550 No such user" in row and "sent (email" not in row
