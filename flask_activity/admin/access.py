@@ -36,7 +36,10 @@ def login_redirect() -> Any:
 
 
 class ActivityAccessMixin:
-    """Mix into the extension's views: anonymous -> login; a reader reads; only an administrator POSTs."""
+    """Mix into the extension's views: anonymous -> login; a reader reads; only an administrator POSTs, unless the
+    view sets ``readers_post`` (its handlers then decide whose rows a reader may change, as subscriptions do)."""
+
+    readers_post = False
 
     def is_accessible(self) -> bool:
         return can_read()
@@ -46,7 +49,7 @@ class ActivityAccessMixin:
             return login_redirect()
         if not self.is_accessible():
             abort(403)
-        if request.method not in ("GET", "HEAD") and not can_administer():
+        if request.method not in ("GET", "HEAD") and not self.readers_post and not can_administer():
             abort(403)
         # A mixin: _handle_view is on the Flask-Admin view it is mixed into, which mypy cannot see from here.
         return super()._handle_view(name, **kwargs)  # type: ignore[misc]

@@ -28,7 +28,7 @@ from ..delivery.subscriptions import (
 from ..state import db, state
 from ..timefmt import display_zone
 from ..types import utcnow
-from .access import can_administer, can_read, login_redirect
+from .access import ActivityAccessMixin, can_administer
 
 UNSEEN_CAP = 99  # the navbar says "99+" beyond this: each in-app subscription's count stops there
 LOG_LIMIT = 200
@@ -71,21 +71,10 @@ def unseen_total() -> int:
     return sum(unseen(s, now) for s in subs)
 
 
-class SubscriptionsView(BaseView):
+class SubscriptionsView(ActivityAccessMixin, BaseView):
     """/admin/subscriptions: readers manage their own subscriptions (POST included); administrators everyone's."""
 
-    def is_accessible(self) -> bool:
-        return can_read()
-
-    def is_visible(self) -> bool:
-        return can_read()
-
-    def _handle_view(self, name: str, **kwargs: Any) -> Any:
-        if not getattr(current_user, "is_authenticated", False):
-            return login_redirect()
-        if not self.is_accessible():
-            abort(403)
-        return super()._handle_view(name, **kwargs)
+    readers_post = True  # each handler lets a reader change only their own (_get)
 
     def _mine(self) -> str:
         return str(current_user.get_id())
