@@ -101,6 +101,7 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     PASSWORD_METHOD = "pbkdf2:sha256:1000"
     RATELIMIT_ENABLED = False  # tests log in many times a minute; tests/security/ turn it on where they need it
+    REPORT_RUN_NOW_WAIT = 30  # tests read Run now's outcome at once; tests/reporting/test_run_now.py sets 0
 
 
 _CLASSES = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestConfig}
@@ -214,7 +215,8 @@ REQUEST_LIMITS: dict[str, tuple[type, float]] = {
     "SMTP_TIMEOUT": (float, 0.1), "WEBHOOK_TIMEOUT": (float, 0.1), "DELIVERY_MAX_ATTEMPTS": (int, 1),
     "DELIVERY_RETRY_WINDOW": (float, 0), "DELIVERY_RETRY_BASE": (float, 0), "DELIVERY_PAUSE_AFTER": (int, 1),
     "DELIVERY_SETTLE_SECONDS": (float, 0), "DIGEST_MAX_EVENTS": (int, 1), "DIGEST_GZIP_OVER": (int, 0),
-    "REPORT_ATTACH_MAX_BYTES": (int, 0), "REPORT_LINK_MAX_AGE": (int, 60)}
+    "REPORT_ATTACH_MAX_BYTES": (int, 0), "REPORT_LINK_MAX_AGE": (int, 60),
+    "REPORT_RUN_NOW_WORKERS": (int, 1), "REPORT_RUN_NOW_QUEUE": (int, 1), "REPORT_RUN_NOW_WAIT": (float, 0)}
 
 
 def _request_limits() -> dict[str, Any]:

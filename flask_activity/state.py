@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_CHUNK_SIZE": 10_000,
     "REPORT_RUN_TIMEOUT": 6 * 3600,
     "REPORT_CATCH_UP": "run",
+    "REPORT_RUN_NOW_WORKERS": 1,  # threads per web process running Run now's reports in the background
+    "REPORT_RUN_NOW_QUEUE": 4,  # Run nows queued or running per web process before another is refused
+    "REPORT_RUN_NOW_WAIT": 1.0,  # seconds Run now waits for the file, so a quick report's message links to it
     "REPORTS_DATABASE_URL": None,
     "REPORT_STATEMENT_TIMEOUT": 0,
     "REPORT_MODULES": "",

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import wait
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
+from jinja2.filters import do_filesizeformat as filesizeformat
+from markupsafe import Markup
 
 from ..activity import MAX_ID
 from ..delivery import report_delivery
 from ..delivery.subscriptions import SubscriptionError
 from ..http import bad_request
-from ..reporting import runner, runs
+from ..reporting import background, runs
 from ..reporting.definition import ReportError
 from ..reporting.files import file_sha256, report_file, run_location
 from ..reporting.models import ReportRun
@@ -89,14 +92,40 @@ class ReportsView(ActivityAccessMixin, BaseView):
         if period not in PERIODS:
             return bad_request(f"unknown period {period!r}; choose from {', '.join(PERIODS)}")
         since, until = named_period(period, defn.zone, utcnow())
-        # Synchronous: the request waits for the file. Fine for the built-in reports' sizes.
+        busy = runs.unfinished_run(defn.name, since, until)
+        if busy is not None:
+            flash(f"{defn.title} ({period}) is already {busy.status} as run {busy.id}; wait for it to finish "
+                  "before running the same period again.", "error")
+            return redirect(url_for(".index", report=defn.name))
+        run = runs.queue(defn.name, since, until, defn.parse_params({}))
         try:
-            run = runner.run_report(defn, since, until)
-        except runner.ReportFailed as exc:
-            flash(f"{defn.title} ({period}) failed (run {exc.run.id}): {exc}", "error")
-        else:
-            flash(f"{defn.title} ({period}): {run.rows} rows, {run.bytes} bytes.", "success")
+            done = background.run_queue().submit(run.id)
+        except background.QueueFull as exc:
+            runs.fail(run, f"not run: {exc}", 0)
+            flash(f"{defn.title} ({period}) was not run: {exc}.", "error")
+            return redirect(url_for(".index"))
+        # The request waits a moment at most (REPORT_RUN_NOW_WAIT): a quick report's message carries its link.
+        wait([done], timeout=current_app.config["REPORT_RUN_NOW_WAIT"])
+        runs.end_read()
+        now = runs.get_run(run.id) or run
+        flash(_run_message(defn.title, period, now), _CATEGORY.get(now.status, "info"))
         return redirect(url_for(".index"))
+
+
+_CATEGORY = {"succeeded": "success", "failed": "error"}
+
+
+def _run_message(title: str, period: str, run: ReportRun) -> Markup:
+    """Run now's message: the outcome with the download link, or where the run stands while it goes on."""
+    name = f"{title} ({period}), run {run.id}"
+    if run.status == "succeeded":
+        link = url_for(".download", run_id=run.id)
+        return Markup('{}: {:,} rows, {}. <a href="{}" class="alert-link">Download the file</a>').format(
+            name, run.rows or 0, filesizeformat(run.bytes or 0), link)
+    if run.status == "failed":
+        return Markup("{} failed: {}").format(name, run.error or "no reason recorded")
+    return Markup("{} is {} in the background; its row below updates when it finishes, with the download "
+                  "link.").format(name, run.status)
 
 
 def serve_run_file(run: ReportRun | None) -> Any:

@@ -78,8 +78,8 @@ def run_location(run: ReportRun, root: str | Path, superseded_by: int | None = N
     """Where a run's output went, in words, for the run history (page and ``report history``): the file in
     REPORTS_DIR, a file written elsewhere (``--out FILE``), standard output (``--out -``: no file was kept), or
     nothing yet (running) or any more (failed, removed, or replaced by a newer run of the same period)."""
-    if run.status == "running":
-        return "running"
+    if run.status in ("queued", "running"):
+        return run.status
     if run.status != "succeeded":
         return ""
     if not run.path:

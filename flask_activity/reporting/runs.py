@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from flask_activity.reporting.models import ReportRun
@@ -25,6 +25,7 @@ from .definition import ReportError
 
 HISTORY_LIMIT = 100
 ERROR_MAX = 4000  # characters of an error message kept on the run
+UNFINISHED = ("queued", "running")  # a Run now waits 'queued' for its background worker
 NEWEST_FIRST = (ReportRun.started_at.desc(), ReportRun.id.desc())
 
 
@@ -40,6 +41,29 @@ def start(report: str, since: datetime, until: datetime, params: dict[str, Any],
     db.session.commit()
     if signals.report_started.receivers:
         signals.send(signals.report_started, run=run, report=report)
+    return run
+
+
+def queue(report: str, since: datetime, until: datetime, params: dict[str, Any]) -> ReportRun:
+    """Record a Run now as 'queued' by this process (host and pid), for its background worker to start."""
+    run = ReportRun(report=report, params=params, period_start=since, period_end=until, status="queued",
+                    host=socket.gethostname(), pid=os.getpid())
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def begin_queued(run_id: int) -> ReportRun | None:
+    """Move a queued run to 'running' (compare-and-set on its status); None when it is no longer queued."""
+    claimed = db.session.execute(update(ReportRun).where(ReportRun.id == run_id, ReportRun.status == "queued")
+                                 .values(status="running", started_at=utcnow(), pid=os.getpid(),
+                                         host=socket.gethostname())).rowcount
+    db.session.commit()
+    run = db.session.get(ReportRun, run_id) if claimed else None
+    if run is not None:
+        db.session.refresh(run)
+        if signals.report_started.receivers:
+            signals.send(signals.report_started, run=run, report=run.report)
     return run
 
 
@@ -113,7 +137,7 @@ def fail_stale_runs(now: datetime | None = None) -> list[ReportRun]:
     timeout = timedelta(seconds=current_app.config["REPORT_RUN_TIMEOUT"])
     host = socket.gethostname()
     stale: list[tuple[ReportRun, str]] = []
-    for run in db.session.scalars(select(ReportRun).where(ReportRun.status == "running")):
+    for run in db.session.scalars(select(ReportRun).where(ReportRun.status.in_(UNFINISHED))):
         if run.host == host and run.pid and run.pid != os.getpid() and not process_alive(run.pid):
             stale.append((run, f"the server or command running it stopped before it finished (pid {run.pid} "
                                "is gone)"))
@@ -159,6 +183,11 @@ def delete(runs: Iterable[ReportRun]) -> None:
     db.session.commit()
 
 
+def close_session() -> None:
+    """End this thread's session (a background worker's, when its run is done)."""
+    db.session.remove()
+
+
 def end_read() -> None:
     """End the session's read transaction, keeping nothing (after a dry run)."""
     db.session.rollback()
@@ -183,6 +212,14 @@ def get_run(run_id: int) -> ReportRun | None:
 def running_ids() -> set[int]:
     """Ids of the runs now 'running' (their temporary files are still being written)."""
     return set(db.session.scalars(select(ReportRun.id).where(ReportRun.status == "running")))
+
+
+def unfinished_run(report: str, since: datetime, until: datetime) -> ReportRun | None:
+    """A run of ``report`` over exactly [since, until) that is queued or running, if any (Run now refuses a
+    second one)."""
+    return db.session.scalar(select(ReportRun).where(
+        ReportRun.report == report, ReportRun.period_start == since, ReportRun.period_end == until,
+        ReportRun.status.in_(UNFINISHED)).order_by(ReportRun.id).limit(1))
 
 
 def latest_runs(names: Iterable[str]) -> dict[str, ReportRun]:
@@ -221,7 +258,7 @@ def expired_runs(report: str, cutoff: datetime) -> list[ReportRun]:
         ReportRun.report == report, ReportRun.scheduled_for.is_not(None))
         .order_by(ReportRun.period_end.desc(), ReportRun.id.desc()).limit(1))
     return list(db.session.scalars(select(ReportRun).where(
-        ReportRun.report == report, ReportRun.started_at < cutoff, ReportRun.status != "running",
+        ReportRun.report == report, ReportRun.started_at < cutoff, ReportRun.status.not_in(UNFINISHED),
         ReportRun.id != (bookmark or 0)).order_by(ReportRun.id)))
 
 

@@ -45,7 +45,8 @@ class JourneyServer(LiveServer):
         # Login limits counted by this server alone (a RATELIMIT_STORAGE_URI=redis:// in the developer's shell would
         # make every journey server of the run share one 5-a-minute budget per account).
         env.update(DATABASE_URL=url, SECRET_KEY=SECRET, INSTANCE_DIR=str(instance), APP_TIMEZONE=ZONE,
-                   REPORTS_DIR=str(instance / "reports"), PYTHONPATH=str(ROOT), RATELIMIT_STORAGE_URI="memory://")
+                   REPORTS_DIR=str(instance / "reports"), PYTHONPATH=str(ROOT), RATELIMIT_STORAGE_URI="memory://",
+                   REPORT_RUN_NOW_WAIT="0")  # Run now answers at once: the journeys see the row refresh itself
         if smtp_port is not None:  # deliveries go to the journey's own SMTP server on 127.0.0.1
             env.update(SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", MAIL_FROM="activity@example.com")
         super().__init__(env, instance / "server.log", workers=1, threads=4, cwd=ROOT)

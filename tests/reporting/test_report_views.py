@@ -96,7 +96,7 @@ def test_history_shows_runs_newest_first_with_status_period_and_error(app, viewe
     activity = run("activity")
     failed = failed_run("items")
     page = viewer_client.get(PAGE).get_data(as_text=True)
-    rows = re.findall(r'<tr class="run-(\w+)">\s*<td>(\d+)</td>', page)
+    rows = re.findall(r'<tr class="run-(\w+)"[^>]*>\s*<td>(\d+)</td>', page)
     assert rows == [("failed", str(failed.id)), ("succeeded", str(activity.id)), ("succeeded", str(items.id))]
     # the period in the display zone, with the zone named
     assert format_local(DAY, ZoneInfo("America/New_York")) == "2026-03-01 19:00:00 EST"
@@ -111,7 +111,7 @@ def test_history_shows_runs_newest_first_with_status_period_and_error(app, viewe
 def test_history_filter_by_report_and_unknown_report_is_400(viewer_client, reports_dir):
     items, activity = run("items"), run("activity")
     page = viewer_client.get(PAGE, query_string={"report": "items"}).get_data(as_text=True)
-    assert re.findall(r'<tr class="run-\w+">\s*<td>(\d+)</td>', page) == [str(items.id)]
+    assert re.findall(r'<tr class="run-\w+"[^>]*>\s*<td>(\d+)</td>', page) == [str(items.id)]
     assert download_url(activity.id) not in page
     response = viewer_client.get(PAGE, query_string={"report": "no-such-report"})
     assert response.status_code == 400
@@ -237,7 +237,8 @@ def test_admin_runs_a_report_now(admin_client, admin_user, reports_dir):
     assert done.period_end - done.period_start == timedelta(days=1)
     assert "See Kyoto" in (reports_dir / done.path).read_text()
     page = admin_client.get(PAGE).get_data(as_text=True)
-    assert "Live items (today): 1 rows" in page
+    assert f"Live items (today), run {done.id}: 1 rows" in page
+    assert 'Download the file' in page
     assert f'href="{download_url(done.id)}"' in page
 
 
@@ -250,7 +251,7 @@ def test_run_now_failure_is_flashed_and_recorded(app, admin_client, reports_dir)
     failed = db.session.scalars(select(ReportRun)).one()
     assert failed.status == "failed" and "cannot write to" in failed.error
     page = admin_client.get(PAGE).get_data(as_text=True)
-    assert f"Live items (yesterday) failed (run {failed.id}): cannot write to" in page
+    assert f"Live items (yesterday), run {failed.id} failed: cannot write to" in page
 
 
 def test_run_now_unknown_report_or_period_is_400(admin_client, reports_dir):
