@@ -9,6 +9,7 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.model import typefmt
+from flask_admin.model.helpers import prettify_name
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect, select
@@ -20,9 +21,10 @@ from wtforms.validators import Length, Optional, Regexp
 
 from flask_activity.activity import parse_id
 from flask_activity.admin.export import csv_response
-from flask_activity.admin.filters import DeletedFilter, timestamp_filters
+from flask_activity.admin.filters import AwareDateTimeBetweenFilter, DeletedFilter, timestamp_filters
 from flask_activity.admin.guarded import GuardedWrites, last_change
 from flask_activity.csvsafe import chunked
+from flask_activity.http import bad_request
 from flask_activity.timefmt import format_local
 
 from ..accounts import EMAIL_PATTERN, MIN_PASSWORD, set_password
@@ -30,9 +32,18 @@ from ..auth import EPOCH
 from ..extensions import db
 from ..models import ROLES, User, normalize_email
 from .access import SecureViewMixin
+from .list_format import FilteredList, list_time
 from .refusals import log_refusal, refusal_message
 
 AUDIT_COLUMNS = ("created_at", "updated_at", "deleted_at", "created_by", "updated_by")
+#: One convention (sentence case, no "At") for lists, filters and details.
+COLUMN_LABELS = {"id": "ID", "created_at": "Created", "updated_at": "Updated", "deleted_at": "Deleted",
+                 "created_by": "Created by", "updated_by": "Updated by", "due_date": "Due date",
+                 "display_name": "Display name"}
+#: CSV headers stay as they were ("Created At", "Display Name"): scripts read the columns by these names.
+EXPORT_HEADERS = {"created_by": "Created by", "updated_by": "Updated by"}
+#: The deletion time filter's name: "Deleted" is the tri-state filter's (hide / include / only deleted rows).
+DELETION_TIME = "Deletion time"
 
 
 MAX_PAGE = 1_000_000
@@ -47,6 +58,10 @@ def _int_ids(ids: list[str]) -> list[int]:
 
 def _fmt_datetime(view: Any, value: datetime, name: str | None = None) -> str:
     return format_local(value)
+
+
+def _is_deletion_time(flt: Any, model: Any) -> bool:
+    return isinstance(flt, AwareDateTimeBetweenFilter) and flt.column is model.deleted_at
 
 
 class IntIdAjaxLoader(QueryAjaxModelLoader):
@@ -78,7 +93,7 @@ class SecureForm(FlaskForm):
         super().__init__(*args, obj=obj, **kwargs)
 
 
-class AuditedModelView(SecureViewMixin, GuardedWrites, ModelView):
+class AuditedModelView(SecureViewMixin, GuardedWrites, FilteredList, ModelView):
     """Base view for any model with the audit mixin: writes are guarded by its version (GuardedWrites)."""
 
     form_base_class = SecureForm
@@ -90,17 +105,25 @@ class AuditedModelView(SecureViewMixin, GuardedWrites, ModelView):
     export_types: ClassVar[list[str]] = ["csv"]
     column_default_sort: ClassVar[list[tuple[str, bool]]] = [("created_at", True), ("id", True)]
     form_excluded_columns = AUDIT_COLUMNS
-    column_type_formatters: ClassVar[dict[type, Any]] = {**typefmt.BASE_FORMATTERS, datetime: _fmt_datetime}
+    column_type_formatters: ClassVar[dict[type, Any]] = {**typefmt.BASE_FORMATTERS, datetime: list_time}
     column_type_formatters_detail: ClassVar[dict[type, Any]] = {**typefmt.DETAIL_FORMATTERS, datetime: _fmt_datetime}
     column_type_formatters_export: ClassVar[dict[type, Any]] = {**typefmt.EXPORT_FORMATTERS,
                                                                 datetime: lambda view, value, name=None: value}
-    column_labels: ClassVar[dict[str, str]] = {"created_by": "Created by", "updated_by": "Updated by"}
+    column_labels: ClassVar[dict[str, str]] = COLUMN_LABELS
+    TIME_COLUMNS = ("created_at", "updated_at", "deleted_at")
     list_template = "admin/model/audited_list.html"
     details_template = "admin/model/audited_details.html"  # the record's own history under its fields
 
     def __init__(self, model: type, database: Any, **kwargs: Any) -> None:
-        self.column_filters = list(getattr(self, "extra_filters", [])) + timestamp_filters(model)
+        audit_filters = timestamp_filters(model)
+        for flt in audit_filters:
+            if _is_deletion_time(flt, model):
+                flt.name = DELETION_TIME
+        self.column_filters = list(getattr(self, "extra_filters", [])) + audit_filters
         super().__init__(model, database, **kwargs)
+        names = [name for name, _label in self._list_columns]
+        if "deleted_at" in names[:-1]:  # hiding it must not move the other columns' sort indexes
+            raise ValueError(f"{type(self).__name__}: deleted_at must be the last of column_list")
 
     # Role-dependent permissions: hide controls for viewers; SecureViewMixin enforces on the server.
     @property
@@ -119,13 +142,22 @@ class AuditedModelView(SecureViewMixin, GuardedWrites, ModelView):
         return self.is_admin_user and super().is_action_allowed(name)
 
     # --- soft delete: the default list hides deleted rows unless the Deleted filter says otherwise
-    def _deleted_filter_active(self) -> bool:
+    def _deleted_filters(self) -> list[tuple[Any, str]]:
+        """The applied filters that decide about deleted rows, with their values: the Deleted filter, and a
+        Deletion time (which asks for deleted rows: while the list hid them it matched none)."""
         if not has_request_context():
-            return False
-        for idx, _name, _value in self._get_list_filter_args() or []:
-            if isinstance(self._filters[idx], DeletedFilter):
-                return True
-        return False
+            return []
+        return [(self._filters[i], value) for i, _name, value in self._get_list_filter_args() or []
+                if isinstance(self._filters[i], DeletedFilter) or _is_deletion_time(self._filters[i], self.model)]
+
+    def _deleted_filter_active(self) -> bool:
+        return bool(self._deleted_filters())
+
+    def list_columns_shown(self) -> list[tuple[str, str]]:
+        """The list's columns: Deleted only when deleted rows may be listed (else it is always empty)."""
+        if any(not isinstance(flt, DeletedFilter) or value != "hide" for flt, value in self._deleted_filters()):
+            return list(self._list_columns)
+        return [column for column in self._list_columns if column[0] != "deleted_at"]
 
     def get_query(self) -> Any:
         query = super().get_query()
@@ -150,6 +182,9 @@ class AuditedModelView(SecureViewMixin, GuardedWrites, ModelView):
         args.page = min(max(args.page or 0, 0), MAX_PAGE)
         args.extra_args = {}
         return args
+
+    def get_export_columns(self) -> list[tuple[str, str]]:
+        return [(name, EXPORT_HEADERS.get(name) or prettify_name(name)) for name, _ in super().get_export_columns()]
 
     def export_url(self, export_type: str) -> str:
         """Link to the CSV export with the list's current filters, search and sort."""
@@ -250,6 +285,9 @@ class AuditedModelView(SecureViewMixin, GuardedWrites, ModelView):
 
     def _export_csv(self, return_url: Any) -> Response:
         """Stream the filtered list as formula-safe CSV without loading every row."""
+        errors = self.list_filters().errors
+        if errors:
+            return bad_request(" ".join(f"{message}." for _row, message in errors))
         view_args = self._get_list_extra_args()
         sort = self._get_column_by_idx(view_args.sort)
         columns = self._export_columns
@@ -313,7 +351,8 @@ class BucketlistView(AuditedModelView):
     column_list = ("id", "title", "owner", "created_at", "updated_at", "created_by", "updated_by", "deleted_at")
     column_searchable_list = ("title",)
     form_columns = ("title", "description", "owner")
-    form_ajax_refs: ClassVar[dict[str, dict[str, Any]]] = {"owner": {"fields": ("email",), "page_size": 20}}
+    form_ajax_refs: ClassVar[dict[str, dict[str, Any]]] = {
+        "owner": {"fields": ("email",), "page_size": 20, "placeholder": "Choose an owner"}}
     extra_filters = ("title",)
 
 
@@ -322,5 +361,6 @@ class ItemView(AuditedModelView):
                    "created_by", "updated_by", "deleted_at")
     column_searchable_list = ("title",)
     form_columns = ("title", "bucketlist", "done", "due_date")
-    form_ajax_refs: ClassVar[dict[str, dict[str, Any]]] = {"bucketlist": {"fields": ("title",), "page_size": 20}}
+    form_ajax_refs: ClassVar[dict[str, dict[str, Any]]] = {
+        "bucketlist": {"fields": ("title",), "page_size": 20, "placeholder": "Choose a bucketlist"}}
     extra_filters = ("title", "done", "due_date")
