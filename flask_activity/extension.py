@@ -185,17 +185,24 @@ def register_template_helpers(app: Flask) -> None:
         return paused_total()
 
     @app.template_global()
+    def person_url(actor_id: Any) -> str:
+        """The page of the actor with this key; None: the system's page."""
+        from .admin.people import person_url
+
+        return person_url(actor_id)
+
+    @app.template_global()
     def actor_recorded(model: str, action: str) -> bool:
         """Whether the model records who did ``action`` (else its events show "not recorded", never "system")."""
         spec = state().specs.get(model)
         return spec is not None and spec.actor(action) is not None
 
+    from .state import model_label, model_labels
+
+    app.add_template_filter(model_label, "model_label")
+    app.add_template_global(model_labels, "model_labels")
+
     @app.template_global()
     def record_url(model: str, pk: int) -> str | None:
-        st = state()
-        if st.record_endpoints is None:  # read when first needed: the host adds its model views after init_app
-            views = getattr(st.admin, "_views", [])
-            st.record_endpoints = {name: v.endpoint for v in views for name, spec in st.specs.items()
-                                   if getattr(v, "model", None) is spec.cls}
-        endpoint = st.record_endpoints.get(model)
+        endpoint = state().model_views().get(model, (None, None))[0]
         return url_for(f"{endpoint}.details_view", id=pk) if endpoint else None

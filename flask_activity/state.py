@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_app_context
 from werkzeug.local import LocalProxy
 
 from .errors import ConfigError
@@ -81,7 +81,7 @@ class ActivityState:
     can_administer: UserCheck
     admin: Any = None
     registered_reports: list[Any] = field(default_factory=list)
-    record_endpoints: dict[str, str] | None = None
+    record_endpoints: dict[str, tuple[str, str]] | None = None  # feed name -> (admin endpoint, navbar name)
 
     @property
     def person_column(self) -> Any:
@@ -103,6 +103,15 @@ class ActivityState:
                 return spec
         raise LookupError(f"{cls.__name__} is not an audited model (give it __activity__ or the audit mixin)")
 
+    def model_views(self) -> dict[str, tuple[str, str]]:
+        """Feed name -> (endpoint, navbar name) of the admin view listing that model; read when first needed,
+        since the host adds its model views after init_app."""
+        if self.record_endpoints is None:
+            views = getattr(self.admin, "_views", [])
+            self.record_endpoints = {name: (v.endpoint, v.name) for v in views for name, spec in self.specs.items()
+                                     if getattr(v, "model", None) is spec.cls}
+        return self.record_endpoints
+
     def parse_actor_key(self, text: str) -> Any:
         """A user key typed as text, as the user model's key type; None when it cannot be one."""
         try:
@@ -121,6 +130,21 @@ def state() -> ActivityState:
     if found is None:
         raise RuntimeError("flask_activity is not set up on this app: call ActivityReporting().init_app(app, ...)")
     return found
+
+
+def model_labels() -> dict[str, str]:
+    """Feed name -> how pages and emails name the model: its admin view's navbar name ("Items"); a model without a
+    view keeps its feed name, capitalised. One convention for tables, filters, the chart and digests; CSV, JSON and
+    URLs keep the feed names."""
+    st = state()
+    views = st.model_views()
+    return {name: views[name][1] if name in views else name.capitalize() for name in st.specs}
+
+
+def model_label(name: str) -> str:
+    """The navbar's name of the model with this feed name (see model_labels); an unknown name, or any name outside
+    an app, as given."""
+    return model_labels().get(name, name) if has_app_context() else name
 
 
 def load_modules(names: Iterable[str]) -> list[Any]:

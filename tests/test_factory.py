@@ -25,6 +25,7 @@ EXTENSION_RULES = {
     "/admin/activity/ activity.index GET,HEAD,OPTIONS",
     "/admin/activity/export.csv activity.export_csv GET,HEAD,OPTIONS",
     "/admin/activity/feed.json activity.feed_json GET,HEAD,OPTIONS",
+    "/admin/activity/by/<who> activity.person GET,HEAD,OPTIONS",
     "/admin/reports/ reports.index GET,HEAD,OPTIONS",
     "/admin/reports/download/<int(max=2147483647):run_id> reports.download GET,HEAD,OPTIONS",
     "/admin/reports/run reports.run_now OPTIONS,POST",

@@ -34,7 +34,18 @@ from .events import (
 )
 from .export import iter_event_csv
 from .params import decode_cursor, encode_cursor, filter_args, parse_filter, parse_id, parse_limit, resolve_actor
-from .queries import DashboardSummary, actor_summary, count_events, dashboard_summary, fetch_page, iter_events, page_for
+from .queries import (
+    PERSON_WINDOWS,
+    DashboardSummary,
+    PersonSummary,
+    actor_summary,
+    count_events,
+    dashboard_summary,
+    fetch_page,
+    iter_events,
+    page_for,
+    person_summary,
+)
 
 __all__ = [
     "ACTIONS",
@@ -43,6 +54,7 @@ __all__ = [
     "MAX_CHART_DAYS",
     "MAX_ID",
     "MAX_LIMIT",
+    "PERSON_WINDOWS",
     "SYSTEM_ACTOR",
     "ActivityFilter",
     "BadActivityQuery",
@@ -53,6 +65,7 @@ __all__ = [
     "DayCountCache",
     "Event",
     "Page",
+    "PersonSummary",
     "actor_summary",
     "app_day_cache",
     "count_events",
@@ -73,5 +86,6 @@ __all__ = [
     "parse_filter",
     "parse_id",
     "parse_limit",
+    "person_summary",
     "resolve_actor",
 ]

@@ -166,3 +166,43 @@ def dashboard_summary(zone: ZoneInfo, now: datetime, chart_model: str = "", char
     counts_today = count_events(ActivityFilter(since=today), session=session, cap=cap)
     counts_week = count_events(ActivityFilter(since=week), session=session, cap=cap)
     return DashboardSummary(daily, page.events, today, week, counts_today, counts_week, cap, tuple(model_registry()))
+
+
+#: A person page's count windows: (label, days back; 0 = since midnight today in the reader's zone).
+PERSON_WINDOWS = (("Today", 0), ("7 days", 7), ("30 days", 30))
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """One actor's page (``actor_id`` None: the system, writes with no recorded user): their latest events,
+    counts per (model, action) in each of PERSON_WINDOWS, and their first and last event."""
+
+    actor_id: Any
+    latest: list[Event]
+    windows: list[tuple[str, datetime, dict[tuple[str, str], int]]]  # (label, since, counts)
+    first_at: datetime | None
+    last_at: datetime | None
+    cap: int | None
+
+    @property
+    def capped(self) -> bool:
+        return self.cap is not None and any(n > self.cap for _, _, c in self.windows for n in c.values())
+
+
+def person_summary(actor_id: Any, zone: ZoneInfo, now: datetime, latest: int = 20, cap: int | None = None,
+                   session: Session | None = None) -> PersonSummary:
+    """What one actor did (None: the system), for a reader in ``zone`` at ``now``; through the feed's own filter
+    (``actor_id`` / ``system_actor``), so every number is what the feed filtered by them shows."""
+    def by(since: datetime | None = None) -> ActivityFilter:
+        return ActivityFilter(since=since, actor_id=actor_id, system_actor=actor_id is None)
+
+    today = start_of_day(now.astimezone(zone).date(), zone)
+    windows = []
+    for label, days in PERSON_WINDOWS:
+        since = today if days == 0 else now - timedelta(days=days)
+        windows.append((label, since, count_events(by(since), session=session, cap=cap)))
+    lines = actor_summary(by(), session=session)
+    firsts = [line["first_at"] for line in lines if line["first_at"] is not None]
+    lasts = [line["last_at"] for line in lines if line["last_at"] is not None]
+    page = fetch_page(by(), limit=latest, session=session)
+    return PersonSummary(actor_id, page.events, windows, min(firsts, default=None), max(lasts, default=None), cap)

@@ -13,10 +13,10 @@ from .. import activity
 from ..http import bad_request
 from ..reporting import runs
 from ..reporting.registry import load_reports
-from ..state import state
+from ..state import model_label, state
 from ..timefmt import display_zone
 from ..types import utcnow
-from . import charts
+from . import charts, people
 from .access import ActivityAccessMixin
 from .export import csv_response
 
@@ -88,7 +88,7 @@ class DashboardView(ActivityAccessMixin, AdminIndexView):
         for name in ("", *activity.model_registry()):
             query = urlencode(kept + ([("chart_model", name)] if name else []))
             url = url_for(".index") + (f"?{query}" if query else "") + "#activity-chart-section"
-            choices.append((name or "All", url, name == current))
+            choices.append((model_label(name) if name else "All", url, name == current))
         return choices
 
 
@@ -156,6 +156,11 @@ class ActivityView(ActivityAccessMixin, BaseView):
             notes=activity.model_notes(),
             person=state().person,
         )
+
+    @expose("/by/<who>")
+    def person(self, who: str) -> Any:
+        """A person's page: what they did (or the system did), counted and listed from the feed."""
+        return self.render("activity/person.html", **people.person_context(who))
 
     @expose("/feed.json")
     def feed_json(self) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from markupsafe import Markup, escape
 
 from ..activity import ACTIONS, DailyCounts, DayCount
+from ..state import model_label
 
 # The same colours as .action-created/.action-updated/.action-deleted in static/app.css.
 COLORS = {"created": "#1e7e34", "updated": "#0056b3", "deleted": "#bd2130"}
@@ -73,7 +74,7 @@ def describe(counts: DailyCounts) -> str:
 
 def chart_title(counts: DailyCounts) -> str:
     """The chart's heading and accessible name: how many days, which models."""
-    scope = f"model {', '.join(counts.models)}" if counts.models else "all models"
+    scope = ", ".join(model_label(m) for m in counts.models) if counts.models else "all models"
     return f"Events per day over the last {len(counts.days)} days, {scope}"
 
 

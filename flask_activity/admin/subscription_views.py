@@ -25,7 +25,7 @@ from ..delivery.subscriptions import (
     set_paused,
     window_filter,
 )
-from ..state import db, state
+from ..state import db, model_label, state
 from ..timefmt import display_zone
 from ..types import utcnow
 from .access import ActivityAccessMixin, can_administer
@@ -36,7 +36,7 @@ LOG_LIMIT = 200
 
 def describe_filters(filters: dict[str, Any]) -> str:
     """A subscription's filters in words: 'item, bucketlist; deleted; by ada@example.com'."""
-    parts = [", ".join(filters.get("model") or []) or "every model",
+    parts = [", ".join(model_label(m) for m in filters.get("model") or []) or "every model",
              ", ".join(filters.get("action") or []) or "every action"]
     actor = filters.get("actor")
     if actor == "system":

@@ -7,6 +7,8 @@
   if (!toggle || !body) { return; }
   var zone = toggle.getAttribute('data-zone');
   var person = toggle.getAttribute('data-person');
+  var people = toggle.getAttribute('data-people');
+  var labels = JSON.parse(toggle.getAttribute('data-model-labels') || '{}');
   var every = parseInt(toggle.getAttribute('data-every'), 10) || 5000;
   var timer = null;
   var status = document.getElementById('live-status');
@@ -35,10 +37,12 @@
     when.setAttribute('datetime', e.at);
     when.textContent = format.format(new Date(e.at));
     cell(tr, '').appendChild(when);
-    cell(tr, e.model);
+    cell(tr, labels[e.model] || e.model);
     cell(tr, String(e.id));
     cell(tr, e.action, 'action-' + e.action);
-    cell(tr, e.actor ? (e.actor[person] || String(e.actor.id)) : 'system');
+    var who = cell(tr, '', 'actor-cell').appendChild(document.createElement('a'));
+    who.href = people + encodeURIComponent(e.actor ? String(e.actor.id) : 'system');
+    who.textContent = e.actor ? (e.actor[person] || String(e.actor.id)) : 'system';
     cell(tr, e.label || '', 'label-cell');
     return tr;
   }

@@ -415,11 +415,11 @@ def test_model_selector_marks_the_current_model_and_keeps_other_arguments(admin_
     nav = body[start:body.index("</nav>", start)]
     links = re.findall(r'<a href="([^"]+)"( aria-current="page")?>([^<]+)</a>', nav)
     assert [(label, bool(current)) for _, current, label in links] == [
-        ("All", False), ("bucketlist", False), ("item", True), ("user", False)]
+        ("All", False), ("Bucketlists", False), ("Items", True), ("Users", False)]
     assert [href.replace("&amp;", "&") for href, _, _ in links] == [
         f"/admin/?exact=1{m}#activity-chart-section" for m in ("", "&chart_model=bucketlist", "&chart_model=item",
                                                                "&chart_model=user")]
-    assert "Events per day over the last 30 days, model item" in body
+    assert "Events per day over the last 30 days, Items" in body
 
 
 def test_model_selector_does_not_hand_url_for_options_to_url_for(admin_client):

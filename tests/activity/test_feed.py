@@ -124,7 +124,7 @@ def test_one_records_events_through_the_feed_the_json_the_cli_and_its_details_pa
     body = admin_client.get(f"/admin/activity/feed.json?model=item&id={mine.id}").get_json()
     assert [(e["id"], e["action"]) for e in body["events"]] == [(mine.id, "deleted"), (mine.id, "created")]
     page = html.unescape(admin_client.get(f"/admin/activity/?model=item&id={mine.id}").get_data(as_text=True))
-    assert "Only the events of" in page and f"item #{mine.id}</a>" in page and "Other" not in page
+    assert "Only the events of" in page and f"Items #{mine.id}</a>" in page and "Other" not in page
     assert f'name="id" value="{mine.id}"' in page  # filtering again keeps the record
     out = runner.invoke(args=["activity", "--record", f"item:{mine.id}", "--format", "json"])
     assert out.exit_code == 0 and {e["id"] for e in json.loads(out.output)["events"]} == {mine.id}

@@ -22,6 +22,7 @@ from flask import url_for
 from flask_activity import state
 from flask_activity.delivery.subscriptions import SubscriptionInput, save
 from flask_activity.reporting import runs
+from flask_activity.state import model_labels
 from tests.adoption.conftest import Host
 
 ACTIONS = ("created", "updated", "deleted")
@@ -36,7 +37,7 @@ SUBSCRIPTION_POST = {"subscriptions.new": {"anonymous": "login", "reader": 400, 
 SIGNED = ("activity_links.unsubscribe", "activity_links.report_file")
 FORMULA = '=HYPERLINK("http://evil.example/","click")'
 _ROW = re.compile(r'<tr[^>]*>\s*<td><time datetime="([^"]+)">.*?</td>\s*<td>([^<]+)</td>\s*<td>(?:<a [^>]*>)?(\d+)'
-                  r'(?:</a>)?</td>\s*<td class="action-(\w+)">\w+</td>\s*<td>(.*?)</td>', re.S)
+                  r'(?:</a>)?</td>\s*<td class="action-(\w+)">\w+</td>\s*<td class="actor-cell">(.*?)</td>', re.S)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,10 @@ def feed_rows(host: Host, client: Any, **params: Any) -> tuple[list[tuple[Any, .
     response = client.get(link(host, "activity.index", limit=500, **params))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    rows = [(datetime.fromisoformat(at), model, int(pk), action, html.unescape(re.sub(r"<[^>]+>", "", by)).strip())
+    with host.app.app_context():  # the page names models as the host's navbar does; the feed names are the key
+        names = {label: name for name, label in model_labels().items()}
+    rows = [(datetime.fromisoformat(at), names[html.unescape(model)], int(pk), action,
+             html.unescape(re.sub(r"<[^>]+>", "", by)).strip())
             for at, model, pk, action, by in _ROW.findall(page)]
     return rows, page
 
@@ -248,7 +252,7 @@ def test_every_url_the_extension_adds_needs_a_login_and_its_writes_an_administra
     clients = {"anonymous": host.client(), "reader": host.client(host.reader), "admin": host.client(host.admin)}
     got, want = {}, {}
     sub_id = save(host.admin, SubscriptionInput("the admin's", cadence="daily"))[0].id
-    values = {"run_id": run.id, "sub_id": sub_id, "token": "forged"}
+    values = {"run_id": run.id, "sub_id": sub_id, "token": "forged", "who": "system"}
     for rule in rules:
         given = values | {"filename": OWN_STATIC.get(rule.endpoint, STATIC_FILE)}
         path = link(host, rule.endpoint, **{k: v for k, v in given.items() if k in rule.arguments})

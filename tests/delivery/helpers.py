@@ -12,7 +12,7 @@ from admin_app.models import Bucketlist, Item
 from flask_activity.delivery.models import Delivery, Subscription
 from flask_activity.delivery.subscriptions import SubscriptionInput, save
 
-_ITEM = re.compile(r"item #(\d+)")
+_ITEM = re.compile(r"Items #(\d+)")  # models named as the navbar names them
 
 
 def subscribe(owner: Any, **given: Any) -> tuple[Subscription, str | None]:

@@ -27,7 +27,7 @@ def test_subscribe_from_a_filtered_feed_keeps_its_filters(app, admin_client, adm
     sub = db.session.query(Subscription).one()
     assert sub.filters == {"model": ["item"], "action": ["deleted"], "actor": str(viewer_user.id)}
     page = html.unescape(admin_client.get("/admin/subscriptions/").get_data(as_text=True))
-    assert "Items the viewer deletes" in page and f"item; deleted; by {viewer_user.email}" in page
+    assert "Items the viewer deletes" in page and f"Items; deleted; by {viewer_user.email}" in page
     assert "daily at 07:30 (Europe/Berlin)" in page and "email, in the app" in page
 
 

@@ -33,5 +33,10 @@ def feed_json(page: Any, **args: Any) -> dict[str, Any]:
     return response.json()
 
 
+#: The pages name a model as the navbar does; JSON, CSV and URLs keep the feed's names.
+SHOWN = {"item": "Items", "bucketlist": "Bucketlists", "user": "Users"}
+
+
 def json_keys(events: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
-    return [(e["model"], e["id"], e["action"]) for e in events]
+    """Events of feed.json keyed as the page shows them (the model by its navbar name)."""
+    return [(SHOWN[e["model"]], e["id"], e["action"]) for e in events]

@@ -33,8 +33,8 @@ def test_chart_bars_match_the_feed_and_the_model_choice_redraws_it(admin_page: A
     page.goto("/admin/")
     all_labels = page.locator("a.chart-day").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
     with page.expect_navigation():
-        page.click(".chart-models a:text-is('item')")
-    assert page.inner_text(".chart-models a[aria-current=page]") == "item"
+        page.click(".chart-models a:text-is('Items')")
+    assert page.inner_text(".chart-models a[aria-current=page]") == "Items"
     item_labels = page.locator("a.chart-day").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
     assert item_labels != all_labels and len(item_labels) == 30
     table = page.locator("details.chart-table table")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .pages import FEED_HEADERS, event_keys, feed_json, feed_rows, json_keys
+from .pages import FEED_HEADERS, SHOWN, event_keys, feed_json, feed_rows, json_keys
 from .server import ZONE
 
 
@@ -43,7 +43,7 @@ def test_filtering_by_model_action_actor_and_window_shows_only_matching_events(a
         page.click("button:text-is('Filter')")
     rows = feed_rows(page)
     assert rows, "the filter matched nothing: the seeded history should have such events"
-    assert {(r["Model"], r["Action"], r["By"]) for r in rows} == {("item", "updated", actor)}
+    assert {(r["Model"], r["Action"], r["By"]) for r in rows} == {("Items", "updated", actor)}
     low = datetime.fromisoformat(since).replace(tzinfo=zone)
     high = datetime.fromisoformat(until).replace(tzinfo=zone)
     for r in rows:
@@ -92,14 +92,14 @@ def test_download_csv_has_the_filtered_feeds_rows(admin_page: Any) -> None:
     assert download.suggested_filename.startswith("activity_") and download.suggested_filename.endswith(".csv")
     with open(download.path(), newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(io.StringIO(fh.read())))
-    assert [(r["model"], int(r["id"]), r["action"]) for r in rows] == shown
+    assert [(SHOWN[r["model"]], int(r["id"]), r["action"]) for r in rows] == shown
     assert all(r["at"].endswith("+00:00") for r in rows)  # files carry UTC, unambiguous
 
 
 def test_a_dashboard_counter_opens_the_feed_it_counted(admin_page: Any) -> None:
     page = admin_page
     page.goto("/admin/")
-    row = page.locator("table.event-counts tbody tr", has_text="bucketlist deleted")
+    row = page.locator("table.event-counts tbody tr", has_text="Bucketlists deleted")
     link = row.locator("td a").nth(1)  # the last 7 days
     counted = int(link.inner_text().replace(",", ""))
     assert counted > 0  # the seeded week has deletions
@@ -107,4 +107,4 @@ def test_a_dashboard_counter_opens_the_feed_it_counted(admin_page: Any) -> None:
         link.click()
     assert "model=bucketlist" in page.url and "action=deleted" in page.url
     rows = feed_rows(page)
-    assert len(rows) == counted and {(r["Model"], r["Action"]) for r in rows} == {("bucketlist", "deleted")}
+    assert len(rows) == counted and {(r["Model"], r["Action"]) for r in rows} == {("Bucketlists", "deleted")}

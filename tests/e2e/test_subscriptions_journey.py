@@ -35,7 +35,7 @@ def test_subscribe_test_it_count_new_events_and_watch_the_feed_live(admin_page: 
     with page.expect_navigation():
         page.click("button:text-is('Subscribe')")
     row = page.locator("tr", has_text=name)
-    assert "item; every action" in row.inner_text() and "email, in the app" in row.inner_text()
+    assert "Items; every action" in row.inner_text() and "email, in the app" in row.inner_text()
 
     before = len(live_server.smtp.messages)
     with page.expect_navigation():

@@ -55,6 +55,7 @@ EXPECTED: dict[str, dict[str, dict[str, int | str]]] = {
     "admin.index": READ,
     "activity.index": READ,
     "activity.feed_json": READ,
+    "activity.person": READ,
     "activity.export_csv": READ,
     "reports.index": READ,
     "reports.download": READ,
@@ -94,7 +95,8 @@ def url_for_rule(rule: Rule, seeded: Seeded) -> str:
     """A concrete URL for ``rule``, filled from real rows: the live row's id, the real run, a real report name."""
     values = {"export_type": "csv", "run_id": seeded.run_id, "filename": STATIC_FILES.get(rule.endpoint),
               "sub_id": seeded.subs.get("victim" if rule.endpoint == "subscriptions.delete" else "live"),
-              "token": seeded.unsubscribe if rule.endpoint == "activity_links.unsubscribe" else "forged-token"}
+              "token": seeded.unsubscribe if rule.endpoint == "activity_links.unsubscribe" else "forged-token",
+              "who": seeded.ids["users"]["live"]}
     assert rule.arguments <= values.keys(), f"don't know how to fill {rule.rule}: extend url_for_rule"
     built = rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)
     assert built is not None, rule.rule
