@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PG_VERSION_DIR := $(firstword $(wildcard /etc/postgresql/*))
 
-.PHONY: run setup test test-sqlite lint bench bench-tools browser-tools screenshots pg-up clean
+.PHONY: run setup test test-sqlite lint bench bench-tools browser-tools axe-tools screenshots pg-up clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 2; }
@@ -50,6 +50,15 @@ browser-tools:
 	    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } || true; \
 	  else echo "note: install chromium (sudo apt-get install -y chromium) for the browser journeys"; fi; fi
 
+# axe-core (npm, pinned in tests/e2e/axe/package-lock.json) for the accessibility audit of the browser journeys;
+# installed if missing and npm is here, otherwise named (the audit then skips, saying why, unless CI is set).
+axe-tools:
+	@if [ ! -f tests/e2e/axe/node_modules/axe-core/axe.min.js ]; then \
+	  if command -v npm >/dev/null 2>&1; then echo "installing axe-core (npm ci in tests/e2e/axe)..."; \
+	    (cd tests/e2e/axe && npm ci --no-audit --no-fund --silent) \
+	      || echo "note: npm ci failed in tests/e2e/axe; the accessibility audit will skip (fail under CI)"; \
+	  else echo "note: install npm (sudo apt-get install -y npm), then make axe-tools, for the accessibility audit"; fi; fi
+
 # ruff (lint + import order), mypy (types) and import-linter (layers, no cycles, definitions never imported by the
 # mechanism); configured in pyproject.toml. Any finding fails `make test`.
 lint: $(VENV)/.installed-dev
@@ -57,11 +66,11 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint pg-up bench-tools browser-tools
+test: lint pg-up bench-tools browser-tools axe-tools
 	$(PY) -m pytest -n 2 -rs
 
 # Refresh the README's screenshots (docs/screenshots/) from the browser journeys, on SQLite.
-screenshots: $(VENV)/.installed-dev browser-tools
+screenshots: $(VENV)/.installed-dev browser-tools axe-tools
 	E2E_SCREENSHOTS=docs/screenshots $(PY) -m pytest -p no:xdist -m "e2e and sqlite" -k screenshot
 
 test-sqlite: $(VENV)/.installed-dev

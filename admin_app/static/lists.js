@@ -3,6 +3,13 @@
 // form, data-filter-row = its entry) moves beside its row's field, which keeps the value as typed.
 (function () {
   'use strict';
+  // Flask-Admin's row checkboxes carry only a title; a label of their own names the row for screen readers.
+  document.querySelectorAll('input.action-rowtoggle').forEach(function (box) {
+    box.setAttribute('aria-label', 'Select every row on this page');
+  });
+  document.querySelectorAll('input.action-checkbox').forEach(function (box) {
+    box.setAttribute('aria-label', 'Select row ' + box.value);
+  });
   var form = document.getElementById('filter_form');
   var data = document.getElementById('active-filters-data');
   if (!form || !data) { return; }

@@ -96,7 +96,7 @@ def test_history_shows_runs_newest_first_with_status_period_and_error(app, viewe
     activity = run("activity")
     failed = failed_run("items")
     page = viewer_client.get(PAGE).get_data(as_text=True)
-    rows = re.findall(r'<tr class="run-(\w+)"[^>]*>\s*<td>(\d+)</td>', page)
+    rows = re.findall(r'<tr class="run-(\w+)"[^>]*>\s*<td[^>]*>(\d+)</td>', page)
     assert rows == [("failed", str(failed.id)), ("succeeded", str(activity.id)), ("succeeded", str(items.id))]
     # the period in the display zone, with the zone named
     assert format_local(DAY, ZoneInfo("America/New_York")) == "2026-03-01 19:00:00 EST"
@@ -111,7 +111,7 @@ def test_history_shows_runs_newest_first_with_status_period_and_error(app, viewe
 def test_history_filter_by_report_and_unknown_report_is_400(viewer_client, reports_dir):
     items, activity = run("items"), run("activity")
     page = viewer_client.get(PAGE, query_string={"report": "items"}).get_data(as_text=True)
-    assert re.findall(r'<tr class="run-\w+"[^>]*>\s*<td>(\d+)</td>', page) == [str(items.id)]
+    assert re.findall(r'<tr class="run-\w+"[^>]*>\s*<td[^>]*>(\d+)</td>', page) == [str(items.id)]
     assert download_url(activity.id) not in page
     response = viewer_client.get(PAGE, query_string={"report": "no-such-report"})
     assert response.status_code == 400
