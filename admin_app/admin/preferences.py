@@ -15,7 +15,6 @@ from flask_activity.types import utcnow
 
 from ..accounts import set_timezone
 from ..auth import safe_next
-from ..errors import bad_request
 from .access import SecureViewMixin
 
 
@@ -34,6 +33,10 @@ class DisplaySettingsView(SecureViewMixin, BaseView):
     def display(self) -> Any:
         if request.method == "POST":
             return self._save()
+        return self._form()
+
+    def _form(self, error: str | None = None, typed: str | None = None) -> Any:
+        """The settings form; with ``error``, again as posted with the reason beside its field, as a 400."""
         own = current_user.timezone
         now = utcnow()
         mine = [own] if own in zone_names() else []  # a name tzdata no longer has is shown, not offered
@@ -46,17 +49,19 @@ class DisplaySettingsView(SecureViewMixin, BaseView):
             common=[(name, utc_offset(name, now)) for name in common],
             groups=zone_groups(),
             now=now,
-            next=safe_next(request.args.get("next")),
-        )
+            next=safe_next(request.values.get("next")),
+            error=error,
+            typed=typed,
+        ), 400 if error else 200
 
     def _save(self) -> Any:
         choice = request.form.get("timezone")
         if choice is None:
-            return bad_request("Choose a time zone: the form has no 'timezone' field.")
+            return self._form("Choose a time zone: the form sent none. Nothing was saved.")
         try:
             zone = parse_zone_choice(choice)
         except ValueError as exc:
-            return bad_request(f"Nothing was saved: {exc}.")
+            return self._form(f"Nothing was saved: {exc}.", typed=choice)
         set_timezone(int(current_user.get_id()), zone)
         flash(f"Times are now shown in {zone or app_zone().key}" + ("" if zone else " (the app default)") + ".",
               "success")

@@ -10,6 +10,18 @@
   document.querySelectorAll('input.action-checkbox').forEach(function (box) {
     box.setAttribute('aria-label', 'Select row ' + box.value);
   });
+  // Flask-Admin's filter rows (built by its filters.js) give their fields no label: name each by its filter.
+  function labelFilters() {
+    document.querySelectorAll('#filter_form table.filters tr').forEach(function (row) {
+      var name = (row.cells[0] ? row.cells[0].textContent : '').replace(/^[\s\u00a0\u00d7]+/, '').trim() || 'Filter';
+      row.querySelectorAll('select.filter-op').forEach(function (op) { op.setAttribute('aria-label', name + ': how'); });
+      row.querySelectorAll('.filter-val').forEach(function (field) { field.setAttribute('aria-label', name + ': value'); });
+    });
+  }
+  labelFilters();
+  document.addEventListener('click', function (ev) {
+    if (ev.target.closest('a.filter')) { window.setTimeout(labelFilters, 0); }  // "Add filter" made a new row
+  });
   var form = document.getElementById('filter_form');
   var data = document.getElementById('active-filters-data');
   if (!form || !data) { return; }

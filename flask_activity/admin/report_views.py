@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
 from flask_admin import BaseView, expose
-from jinja2.filters import do_filesizeformat as filesizeformat
 from markupsafe import Markup
 
 from ..activity import MAX_ID
@@ -33,7 +32,10 @@ class ReportsView(ActivityAccessMixin, BaseView):
     """Everyone logged in reads and downloads; admins also run a report now."""
 
     @expose("/")
-    def index(self, error: SubscriptionError | None = None, typed: dict[str, str] | None = None) -> Any:
+    def index(self, error: SubscriptionError | None = None, typed: dict[str, str] | None = None,
+              run_error: tuple[str, str] | None = None) -> Any:
+        """The page; with ``error`` (recipients) or ``run_error`` ((report, message) of Run now), again as posted
+        with the reason beside its form, as a 400."""
         report = request.args.get("report", "").strip() or None
         if report is not None:
             try:
@@ -57,7 +59,8 @@ class ReportsView(ActivityAccessMixin, BaseView):
             recipients={d.name: report_delivery.recipients(d) for d in load_reports().values()},
             error=error,
             typed=typed or {},
-        ), 400 if error is not None else 200
+            run_error=run_error,
+        ), 400 if error is not None or run_error is not None else 200
 
     @expose("/recipients", methods=("POST",))
     def set_recipients(self) -> Any:
@@ -88,9 +91,10 @@ class ReportsView(ActivityAccessMixin, BaseView):
         try:
             defn = get_report(name)
         except ReportError as exc:
-            return bad_request(str(exc))
+            return self.index(run_error=(name, f"Run now: {exc}. Nothing was run."))
         if period not in PERIODS:
-            return bad_request(f"unknown period {period!r}; choose from {', '.join(PERIODS)}")
+            return self.index(run_error=(name, f"Period: unknown period {period[:40]!r}; choose from "
+                                               f"{', '.join(PERIODS)}. Nothing was run."))
         since, until = named_period(period, defn.zone, utcnow())
         busy = runs.unfinished_run(defn.name, since, until)
         if busy is not None:
@@ -121,7 +125,7 @@ def _run_message(title: str, period: str, run: ReportRun) -> Markup:
     if run.status == "succeeded":
         link = url_for(".download", run_id=run.id)
         return Markup('{}: {:,} rows, {}. <a href="{}" class="alert-link">Download the file</a>').format(
-            name, run.rows or 0, filesizeformat(run.bytes or 0), link)
+            name, run.rows or 0, current_app.jinja_env.filters["filesizeformat"](run.bytes or 0), link)
     if run.status == "failed":
         return Markup("{} failed: {}").format(name, run.error or "no reason recorded")
     return Markup("{} is {} in the background; its row below updates when it finishes, with the download "

@@ -232,6 +232,8 @@ def test_an_unknown_zone_is_400_with_a_message_and_nothing_saved(app, admin_user
         assert "Choose a time zone" in body
     elif "\x00" not in choice:
         assert "Nothing was saved" in body and "is not a time zone" in body and "Traceback" not in body
+        # the settings form again, the reason beside its field
+        assert 'id="timezone-error"' in body and 'aria-invalid="true"' in body and 'class="settings-form"' in body
     assert user_row(admin_user) == before
 
 

@@ -37,6 +37,13 @@ EXTRA_PAGES: list[AuditPage] = [
     AuditPage("subscriptions", "/admin/subscriptions/"),
     AuditPage("subscription create", "/admin/subscriptions/new/"),
     AuditPage("activity bad filter", "/admin/activity/?since=yesterday", status=400),
+    AuditPage("record feed", "/admin/activity/?model=item&id=2"),
+    AuditPage("system's page", "/admin/activity/by/system"),
+    AuditPage("viewer's own feed", "/admin/activity/?actor=viewer@example.com", role="viewer"),
+    AuditPage("bucketlist details", "/admin/bucketlists/details/?id=2"),
+    AuditPage("user details", "/admin/users/details/?id=2"),
+    AuditPage("items bad filter", "/admin/items/?flt0_18=yesterday", status=400),
+    AuditPage("deliveries", "/admin/subscriptions/deliveries/"),
 ]
 
 _source: str | None = None

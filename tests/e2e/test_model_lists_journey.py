@@ -80,6 +80,8 @@ def test_a_bad_filter_gives_the_list_back_with_the_value_and_the_reason_beside_i
     error = rows.nth(1).locator(".filter-error")  # in the filter's own row
     assert error.inner_text().startswith("Created: 'yesterday' is not a date; use YYYY-MM-DD or YYYY-MM-DD HH:MM")
     assert field.get_attribute("aria-describedby") == error.get_attribute("id")
+    assert field.get_attribute("aria-label") == "Created: value"  # each filter field named by its filter
+    assert rows.nth(0).locator("input.filter-val").get_attribute("aria-label") == "Title: value"
     assert error.is_visible() and rows.nth(0).locator(".filter-error").count() == 0
     assert "No records are shown until the filter above is fixed." in page.inner_text("table.model-list")
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1

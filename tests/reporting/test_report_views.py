@@ -260,7 +260,11 @@ def test_run_now_unknown_report_or_period_is_400(admin_client, reports_dir):
                           ({"report": "items"}, "unknown period ''")):
         response = admin_client.post_form("/admin/reports/run", data)
         assert response.status_code == 400, data
-        assert message in html.unescape(response.get_data(as_text=True))
+        body = html.unescape(response.get_data(as_text=True))
+        assert message in body and "Nothing was run." in body
+        assert body.count('action="/admin/reports/run"') == 4  # the Reports page again, every form on it
+        if data["report"] == "items":  # beside that report's Run now form, its period field marked
+            assert 'id="run-error-items"' in body and 'aria-describedby="run-error-items"' in body
     assert run_count() == 0
 
 
