@@ -108,6 +108,8 @@ def test_screenshot_of_page_for_the_readme(make_page: Any, live_server: Any, scr
         for report in ("daily-activity", "user-activity"):
             with page.expect_navigation():
                 page.locator(f"form[action$='/run']:has(input[name=report][value={report}]) button").click()
+        # Run now answers at once; the rows refresh themselves until both files are written
+        page.wait_for_selector("tr[data-status=queued], tr[data-status=running]", state="detached")
     if name == "subscriptions":  # two subscriptions, one tested by email: the page, and that email as received
         page = make_page("admin")
         for title, query, email in (("Deleted items", "?model=item&action=deleted", True),
