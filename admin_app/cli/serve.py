@@ -1,7 +1,18 @@
-"""`manage.py run`: serve the app with waitress, a production WSGI server."""
+"""`manage.py run`: serve the app with waitress, a production WSGI server, in one process per core.
+
+waitress writes responses from its own event loop, so a client that stops reading holds no app thread (see
+waitress_settings); it runs in one process, so one core. ``--workers N`` forks N waitress processes after binding
+the socket: they share it, the kernel hands each connection to one of them, and the parent restarts a worker that
+dies and stops them all on SIGTERM or Ctrl+C. N defaults to WEB_CONCURRENCY, else the number of cores.
+"""
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import sys
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import click
@@ -54,17 +65,102 @@ def listening_socket(host: str, port: int, send_timeout: int) -> socket.socket:
     return sock
 
 
+def default_workers() -> int:
+    """WEB_CONCURRENCY if set, else the cores this process may use; 1 where there is no fork (Windows)."""
+    if not hasattr(os, "fork"):
+        return 1
+    given = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if given:
+        return int(given) if given.isdigit() and int(given) > 0 else 0  # 0: refused by run_command
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def serve_forked(workers: int, serve_one: Callable[[], None], restart_pause: float = 1.0) -> None:
+    """Run ``serve_one`` in ``workers`` child processes until SIGTERM/SIGINT, restarting any that exits."""
+    children: set[int] = set()
+    stopping = False
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: default signal handling, serve until killed
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            try:
+                serve_one()
+            finally:
+                os._exit(0)
+        children.add(pid)
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                children.discard(pid)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        spawn()
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
+            continue
+        children.discard(pid)
+        if not stopping:
+            click.echo(f"worker {pid} exited ({os.waitstatus_to_exitcode(status)}); starting another", err=True)
+            time.sleep(restart_pause)  # a worker that dies at once must not make the parent spin
+            spawn()
+
+
 @click.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker process.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: WEB_CONCURRENCY, else one per core). Each is a waitress server "
+                   "on the same socket; more workers use more cores and more memory (about 100 MB each).")
 @with_appcontext
 @db_errors
-def run_command(host: str, port: int, threads: int) -> None:
-    """Serve the app with waitress (a production WSGI server)."""
+def run_command(host: str, port: int, threads: int, workers: int | None) -> None:
+    """Serve the app with waitress (a production WSGI server), one process per core."""
     from waitress import serve  # only the server process needs it
 
+    count = workers or default_workers()
+    if count < 1:
+        raise click.UsageError(f"WEB_CONCURRENCY must be a whole number of processes, not "
+                               f"{os.environ.get('WEB_CONCURRENCY')!r}")
     app = cast("LocalProxy[Flask]", current_app)._get_current_object()  # waitress's threads need the app itself
-    click.echo(f"serving http://{host}:{port}/admin/ (Ctrl+C to stop)")
     sock = listening_socket(host, port, int(app.config["EXPORT_SEND_TIMEOUT"]))
-    serve(app, sockets=[sock], **waitress_settings(app.config, threads))
+    settings = waitress_settings(app.config, threads)
+    click.echo(f"serving http://{host}:{port}/admin/ with {count} worker process{'es' if count > 1 else ''} x "
+               f"{threads} threads (Ctrl+C to stop)")
+    if count == 1:
+        serve(app, sockets=[sock], **settings)
+        return
+    sock.listen(1024)
+    engine_dispose = _forget_connections(app)
+    engine_dispose()  # nothing the parent opened is shared with a worker
+
+    def serve_one() -> None:
+        engine_dispose()
+        serve(app, sockets=[sock], **settings)
+
+    sys.stdout.flush()
+    serve_forked(count, serve_one)
+
+
+def _forget_connections(app: Flask) -> Callable[[], None]:
+    """A function that drops the app's pooled database connections without closing them for anyone else (after a
+    fork, SQLAlchemy's advice: dispose(close=False))."""
+    def dispose() -> None:
+        with app.app_context():
+            for engine in app.extensions["sqlalchemy"].engines.values():
+                engine.dispose(close=False)
+    return dispose

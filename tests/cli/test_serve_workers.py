@@ -1,0 +1,97 @@
+"""`manage.py run` on every core: N waitress processes on one socket, a dead worker replaced, all stopped together,
+and the worker count refused when WEB_CONCURRENCY is not a number."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from admin_app.cli.serve import default_workers
+from flask_activity.testing import LiveServer
+from tests.conftest import fresh_database
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not Path("/proc").exists() or not hasattr(os, "fork"),
+                                reason="forked workers and /proc (Linux)")
+
+
+def workers_of(pid: int) -> set[int]:
+    """The child processes of ``pid`` (its workers), from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in children.read_text().split()} if children.exists() else set()
+
+
+def cpu_ticks(pid: int) -> int:
+    """CPU time a process has used (user + system, in clock ticks), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_until(check, seconds: float = 15) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.sqlite),
+                        pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    tmp = tmp_path_factory.mktemp("workers")
+    with fresh_database(request.param, tmp_path_factory) as url:
+        env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "METRICS_ENABLED", "FLASK_DEBUG",
+                                                               "WEB_CONCURRENCY")}
+        env.update(DATABASE_URL=url, SECRET_KEY="workers-test-key", INSTANCE_DIR=str(tmp), PYTHONPATH=str(ROOT),
+                   RATELIMIT_STORAGE_URI="memory://")
+        subprocess.run([sys.executable, "manage.py", "bootstrap"], env=env, cwd=ROOT, check=True,
+                       capture_output=True)
+        with LiveServer(env, tmp / "server.log", cwd=ROOT,
+                        command=[sys.executable, "manage.py", "run", "--port", "{port}", "--workers", "3"]) as live:
+            yield live
+
+
+def test_three_workers_share_the_socket_and_a_dead_one_is_replaced(server: LiveServer) -> None:
+    wait_until(lambda: len(workers_of(server.proc.pid)) == 3)
+    first = workers_of(server.proc.pid)
+    before = {pid: cpu_ticks(pid) for pid in first}
+    for _ in range(90):  # a connection each: the kernel hands them to whichever worker accepts first
+        status, _headers, _body = server.request("GET", "/login")
+        assert status == 200
+    busy = {pid for pid in first if cpu_ticks(pid) > before[pid]}
+    assert len(busy) >= 2, "the requests were all served by one worker"
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: len(workers_of(server.proc.pid)) == 3 and victim not in workers_of(server.proc.pid))
+    assert server.request("GET", "/login")[0] == 200
+    assert "starting another" in server.log()
+    # SIGTERM to the parent alone stops every worker with it
+    workers = workers_of(server.proc.pid)
+    os.kill(server.proc.pid, signal.SIGTERM)
+    server.proc.wait(15)
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() and
+                               "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2] for pid in workers))
+
+
+def test_the_default_worker_count_is_web_concurrency_else_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert default_workers() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    assert default_workers() == 5
+    monkeypatch.setenv("WEB_CONCURRENCY", "lots")
+    assert default_workers() == 0
+
+
+def test_a_web_concurrency_that_is_not_a_number_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {**os.environ, "WEB_CONCURRENCY": "lots", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "INSTANCE_DIR": str(tmp_path)}
+    env.pop("APP_ENV", None)
+    done = subprocess.run([sys.executable, "manage.py", "run", "--port", "1"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "WEB_CONCURRENCY must be a whole number of processes, not 'lots'" in done.stderr
