@@ -36,12 +36,15 @@ class BenchServer(LiveServer):
     logged in as the bench admin (``cookie``) once it answers."""
 
     def __init__(self, ds: datasets.Dataset, data_dir: Path, work: Path,
-                 extra_env: Mapping[str, str] | None = None) -> None:
+                 extra_env: Mapping[str, str] | None = None, workers: int = 2,
+                 command: list[str] | None = None) -> None:
+        """``command``: serve with this instead of gunicorn (``manage.py run ...``)."""
         self.cookie = ""
         env = {**datasets.app_env(ds.url, data_dir), **(extra_env or {})}
-        super().__init__(env, work / "server.log", workers=2, threads=4, cwd=ROOT,
-                         fallback=[PY, "manage.py", "run", "--port", "{port}"])
-        self.kind = ("gunicorn 2 workers (gthread, 4 threads each)" if self.gunicorn else
+        super().__init__(env, work / "server.log", workers=workers, threads=4, cwd=ROOT,
+                         fallback=[PY, "manage.py", "run", "--port", "{port}", "--workers", "1"], command=command)
+        self.kind = (f"gunicorn {workers} workers (gthread, 4 threads each)" if self.gunicorn else
+                     " ".join(command) if command else
                      "waitress (manage.py run, 1 process, 8 threads): gunicorn is not installed")
         try:
             self.login()

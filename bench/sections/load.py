@@ -14,6 +14,7 @@ from typing import Any
 from bench import ROOT, children, datasets
 from bench.measure import measure
 from bench.server import USER_AGENT, BenchServer
+from flask_activity.testing import LiveServer
 
 WRK_LUA = """
 local threads = {}
@@ -39,12 +40,13 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
 
 
-def run_wrk(server: BenchServer, path: str, seconds: int, work: Path, connections: int) -> dict[str, Any]:
-    """``wrk --latency`` on ``path`` with the server's session cookie: req/s, percentiles, statuses, errors."""
+def run_wrk(server: LiveServer, path: str, seconds: int, work: Path, connections: int) -> dict[str, Any]:
+    """``wrk --latency`` on ``path`` with the server's session cookie (if it has one): req/s, percentiles, statuses,
+    errors."""
     script = work / "status.lua"
     script.write_text(WRK_LUA)
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script),
-           "-H", f"Cookie: {server.cookie}", "-H", f"User-Agent: {USER_AGENT}",
+           "-H", f"Cookie: {getattr(server, 'cookie', '')}", "-H", f"User-Agent: {USER_AGENT}",
            f"http://127.0.0.1:{server.port}{path}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     out = proc.stdout

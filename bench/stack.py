@@ -1,0 +1,183 @@
+"""The app under concurrency against the bare stack, side by side in one run (issue 18's measurements).
+
+    .venv/bin/python -m bench.stack [--db sqlite|postgresql|both] [--size 1000000] [--seconds 10]
+
+For each database (the cached seeded one of ``--size`` items, made on first use):
+
+1. **feed.json: app vs bare stack.** The bare stack (``bench/bare_stack.py``: Flask + the driver, no login, ORM or
+   Flask-Admin) serves the app's own first-page statement, compiled here from the query layer. Both run under
+   gunicorn with the same workers and threads; wrk (1 thread, ``--connections``) runs against each in turn, and
+   the ratio app/bare is printed. Then the app again while a writer process updates items (errors, "database is
+   locked").
+2. **The dashboard** under the same load (warm).
+3. **The documented server**: ``manage.py run`` with 1 worker and with one per core, feed.json under wrk.
+4. **Cold first request**: a fresh one-worker server, logged in, then the first dashboard and the first feed.json
+   it serves (what a process compiles or counts on its first request), best of ``--cold`` starts.
+
+Results print as a table and go to bench/results-stack.json (``--json`` elsewhere).
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import PY, ROOT, children, datasets
+from bench.sections.load import run_wrk
+from bench.server import BenchServer
+from flask_activity.testing import LiveServer
+
+WORKERS, THREADS = 2, 4
+
+
+def first_page_sql(url: str, data_dir: Path) -> str:
+    """The query layer's first-page statement for the unfiltered feed (limit 51), as SQL text for ``url``'s
+    database: exactly what the app runs for /admin/activity/feed.json."""
+    from admin_app import create_app
+    from admin_app.extensions import db
+    from flask_activity.activity import ActivityFilter
+    from flask_activity.activity.events import branches
+    from flask_activity.activity.statements import page_select
+
+    app = create_app(datasets.app_config(url, data_dir))
+    with app.app_context():
+        shape = tuple((n, a) for n, _, a in branches(ActivityFilter()))
+        stmt = page_select(shape, False, False, None, None).params(limit=51)
+        sql = str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
+        db.engine.dispose()
+    return sql
+
+
+class BareServer(LiveServer):
+    """gunicorn serving bench.bare_stack with the same workers and threads as the app's server (no login)."""
+
+    def __init__(self, url: str, sql_file: Path, work: Path) -> None:
+        env = {**os.environ, "BARE_DB_URL": url, "BARE_SQL_FILE": str(sql_file), "PYTHONPATH": str(ROOT)}
+        super().__init__(env, work / "bare.log", workers=WORKERS, threads=THREADS, app="bench.bare_stack:create_app()",
+                         cwd=ROOT, ready_path="/feed.json")
+
+
+def brief(res: dict[str, Any]) -> str:
+    return (f"{res['requests_per_s'] or 0:8.1f} req/s  p50 {res['p50_ms']} ms  p99 {res['p99_ms']} ms  "
+            f"errors {res['errors']}")
+
+
+def feed_vs_bare(ds: datasets.Dataset, data_dir: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    sql_file = work / "first_page.sql"
+    sql_file.write_text(first_page_sql(ds.url, data_dir))
+    out: dict[str, Any] = {"server": f"gunicorn {WORKERS} workers x {THREADS} threads (gthread)",
+                           "wrk": f"1 thread, {args.connections} connections, {args.seconds} s"}
+    with BareServer(ds.url, sql_file, work) as bare:
+        run_wrk(bare, "/feed.json", 2, work, args.connections)  # warm both the same way
+        out["bare"] = run_wrk(bare, "/feed.json", args.seconds, work, args.connections)
+    app = BenchServer(ds, data_dir, work)
+    try:
+        run_wrk(app, "/admin/activity/feed.json", 2, work, args.connections)
+        out["app"] = run_wrk(app, "/admin/activity/feed.json", args.seconds, work, args.connections)
+        run_wrk(app, "/admin/", 2, work, args.connections)
+        out["dashboard"] = run_wrk(app, "/admin/", args.seconds, work, args.connections)
+        duration = args.seconds + 4
+        writer = subprocess.Popen(children.command("writer", ds.url, str(data_dir), str(duration), str(ds.items)),
+                                  env=datasets.app_env(ds.url, data_dir), cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        out["app_with_writer"] = run_wrk(app, "/admin/activity/feed.json", args.seconds, work, args.connections)
+        wout, werr = writer.communicate(timeout=duration + 60)
+        try:
+            out["writer"] = json.loads(wout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            out["writer"] = {"failed": werr[-800:]}
+        out["server_log"] = app.log_counts()
+    finally:
+        app.stop()
+    bare_rps, app_rps = out["bare"]["requests_per_s"] or 0, out["app"]["requests_per_s"] or 0
+    out["ratio_app_to_bare"] = round(app_rps / bare_rps, 3) if bare_rps else None
+    return out
+
+
+def documented_server(ds: datasets.Dataset, data_dir: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """``manage.py run`` (waitress) with 1 worker and with one per core: feed.json under wrk."""
+    out: dict[str, Any] = {}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    for workers in sorted({1, cores}):
+        server = BenchServer(ds, data_dir, work, command=[PY, "manage.py", "run", "--port", "{port}",
+                                                          "--workers", str(workers)])
+        try:
+            run_wrk(server, "/admin/activity/feed.json", 2, work, args.connections)
+            out[f"{workers} worker{'s' if workers > 1 else ''}"] = run_wrk(
+                server, "/admin/activity/feed.json", args.seconds, work, args.connections)
+        finally:
+            server.stop()
+    return out
+
+
+def cold_first_requests(ds: datasets.Dataset, data_dir: Path, args: argparse.Namespace,
+                        work: Path) -> dict[str, Any]:
+    """Best and worst of ``--cold`` fresh one-worker servers: the first dashboard and the first feed.json, ms."""
+    dash: list[float] = []
+    feed: list[float] = []
+    for _ in range(args.cold):
+        server = BenchServer(ds, data_dir, work, workers=1)
+        try:
+            for path, into in (("/admin/", dash), ("/admin/activity/feed.json", feed)):
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+                started = time.perf_counter()
+                status, _, _ = server.request("GET", path, conn=conn)
+                into.append(round((time.perf_counter() - started) * 1000, 1))
+                conn.close()
+                if status != 200:
+                    raise RuntimeError(f"{path}: HTTP {status}")
+        finally:
+            server.stop()
+    return {"first_dashboard_ms": {"best": min(dash), "worst": max(dash)},
+            "first_feed_json_ms": {"best": min(feed), "worst": max(feed)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--size", type=int, default=1_000_000, help="items in the seeded database (default 1M)")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration of each figure (default 10)")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
+    parser.add_argument("--cold", type=int, default=3, help="fresh servers for the first-request figure")
+    parser.add_argument("--data-dir", type=Path, default=datasets.DEFAULT_DATA_DIR)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results-stack.json")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("error: wrk is not installed (apt-get install -y wrk, or make bench-tools)")
+    results: dict[str, Any] = {"size": args.size, "cores": os.cpu_count()}
+    for kind in (("sqlite", "postgresql") if args.db == "both" else (args.db,)):
+        print(f"== {kind}, {args.size:,} items")
+        ds = datasets.ensure(kind, args.size, args.data_dir)
+        datasets.prepare(ds, args.data_dir)
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            res = feed_vs_bare(ds, args.data_dir, args, work)
+            print(f"  bare stack feed.json   {brief(res['bare'])}")
+            print(f"  app feed.json          {brief(res['app'])}   ratio app/bare {res['ratio_app_to_bare']}")
+            print(f"  app feed.json + writer {brief(res['app_with_writer'])}   "
+                  f"locked: {res['server_log'].get('database_is_locked', 0)} in the server log, "
+                  f"{res['writer'].get('locked', '?')} in the writer")
+            print(f"  dashboard              {brief(res['dashboard'])}")
+            res["documented_server"] = documented_server(ds, args.data_dir, args, work)
+            for name, fig in res["documented_server"].items():
+                print(f"  manage.py run, {name:9} feed.json {brief(fig)}")
+            res["cold"] = cold_first_requests(ds, args.data_dir, args, work)
+            print(f"  first dashboard of a fresh worker {res['cold']['first_dashboard_ms']} ms, first feed.json "
+                  f"{res['cold']['first_feed_json_ms']} ms")
+            results[kind] = res
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
