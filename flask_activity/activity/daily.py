@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -93,6 +93,19 @@ def count_windows(windows: Sequence[tuple[datetime, datetime]], models: Sequence
     return out
 
 
+def _today(window: Sequence[tuple[date, datetime, datetime]],
+           count: Callable[[Sequence[tuple[date, datetime, datetime]]], list[dict[str, int]]],
+           key: tuple[Any, ...], cache: DayCountCache | None, now: datetime, ttl: float) -> list[dict[str, int]]:
+    """Today's count, reused from ``cache`` for ``ttl`` seconds when ttl > 0 (else counted now)."""
+    hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 else None
+    if hit is not None:
+        return [dict(c) for c in hit[1]]
+    counted = count(window)
+    if cache is not None and ttl > 0:
+        cache.put(key, now, tuple(counted))
+    return counted
+
+
 def _per_action(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
     """(model, action) counts summed over the models: events per action, every action present."""
     out = dict.fromkeys(ACTIONS, 0)
@@ -109,12 +122,12 @@ class DayCountCache:
     """
 
     def __init__(self, size: int = 128) -> None:
-        self._entries: OrderedDict[tuple[Any, ...], tuple[datetime, tuple[dict[str, int], ...]]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[datetime, tuple[dict[Any, int], ...]]] = OrderedDict()
         self._lock = threading.Lock()
         self.size = size
 
     def get(self, key: tuple[Any, ...], now: datetime,
-            ttl: float) -> tuple[datetime, tuple[dict[str, int], ...]] | None:
+            ttl: float) -> tuple[datetime, tuple[dict[Any, int], ...]] | None:
         with self._lock:
             entry = self._entries.get(key)
         if entry is None:
@@ -122,7 +135,7 @@ class DayCountCache:
         age = (now - entry[0]).total_seconds()
         return entry if 0 <= age < ttl else None  # a clock that went back counts as expired
 
-    def put(self, key: tuple[Any, ...], counted_at: datetime, past: tuple[dict[str, int], ...]) -> None:
+    def put(self, key: tuple[Any, ...], counted_at: datetime, past: tuple[dict[Any, int], ...]) -> None:
         with self._lock:
             self._entries[key] = (counted_at, past)
             self._entries.move_to_end(key)
@@ -141,7 +154,8 @@ def app_day_cache() -> DayCountCache:
 
 
 def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str] | None = None,
-                 session: Session | None = None, cache: DayCountCache | None = None, ttl: float = 0) -> DailyCounts:
+                 session: Session | None = None, cache: DayCountCache | None = None, ttl: float = 0,
+                 today_ttl: float = 0) -> DailyCounts:
     """Events per action for each of the last ``days`` calendar days in ``zone`` (today included), oldest first.
 
     A day counts exactly what the feed shows for ``since=D 00:00, until=D+1 00:00`` in ``zone`` (the same
@@ -160,10 +174,13 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
     if hit is not None:
         counted_at, past = hit
-        counts = [*(dict(c) for c in past), *count(windows[-1:])]
+        counts = [*(dict(c) for c in past), *_today(windows[-1:], count, (str(zone), chosen, "today", windows[-1][0]),
+                                                   cache, now, today_ttl)]  # the key the miss below puts
     else:
         counted_at, counts = now, count(windows)
         if cache is not None and ttl > 0 and days > 1:
             cache.put(key, now, tuple(counts[:-1]))
+            if today_ttl > 0:
+                cache.put((str(zone), chosen, "today", windows[-1][0]), now, tuple(counts[-1:]))
     return DailyCounts(zone, chosen, tuple(DayCount(d, s, u, c) for (d, s, u), c in zip(windows, counts, strict=True)),
                        counted_at, cached=hit is not None)

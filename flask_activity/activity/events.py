@@ -60,11 +60,13 @@ class Event:
         """The feed's total order (newest first is this key, descending)."""
         return (self.at, self.model, self.id, ACTION_RANK[self.action])
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, person: str | None = None) -> dict[str, Any]:
+        """The event as feed.json shows it; ``person`` is the user model's person attribute (``state().person``,
+        looked up here when not given: a page of events passes it once)."""
         actor = None
         if self.actor_id is not None:
             key = self.actor_id if isinstance(self.actor_id, int) else str(self.actor_id)
-            actor = {"id": key, state().person: self.actor_email}
+            actor = {"id": key, (person or state().person): self.actor_email}
         return {
             "at": self.at.isoformat(),
             "model": self.model,

@@ -51,7 +51,8 @@ def query_page(flt: ActivityFilter, limit: int, cursor: Cursor | None, session: 
               "cursor_at": cursor.at if cursor else None, "cursor_id": cursor.id if cursor else None,
               "record_id": flt.record_id, "parent_id": flt.parent[1] if flt.parent else None}
     events = [
-        Event(r.at, r.model, r.id, r.action, r.actor_id, r.person, r.label) for r in session.execute(stmt, params)
+        Event(r.at, r.model, r.id, r.action, r.actor_id, r.person, r.label)
+        for r in session.connection().execute(stmt, params)
     ]
     events.sort(key=lambda e: e.key, reverse=True)  # already in this order; kept as the definition of it
     next_cursor = None
@@ -106,9 +107,9 @@ def count_events(flt: ActivityFilter, session: Session | None = None,
     started = time.perf_counter()
     session = session_or_default(session)
     counts = {(n, a): 0 for n, _, a in branches(flt)}
-    stmt = count_select(flt, cap)
+    stmt, params = count_select(flt, cap)
     if stmt is not None:
-        for row in session.execute(stmt):
+        for row in session.connection().execute(stmt, params):
             counts[(row.model, row.action)] = int(row.n)
     if signals.activity_queried.receivers:
         queried("count", flt, len(counts), started)
@@ -151,20 +152,30 @@ class DashboardSummary:
 
 def dashboard_summary(zone: ZoneInfo, now: datetime, chart_model: str = "", chart_days: int = 30,
                       latest: int = 20, cap: int | None = None, cache: DayCountCache | None = None, ttl: float = 0,
-                      session: Session | None = None) -> DashboardSummary:
+                      session: Session | None = None, live_ttl: float = 0) -> DashboardSummary:
     """Everything the dashboard shows from the feed, for a reader in ``zone`` at ``now``.
 
     The chart counts ``chart_days`` days of ``chart_model`` (empty: every model), through ``cache`` for ``ttl``
     seconds (see daily_counts); it is counted first, so an unknown model raises BadActivityQuery before any
-    other query. Counts stop at ``cap`` so the page costs the same on a busy day (None counts everything).
+    other query. Counts stop at ``cap`` so the page costs the same on a busy day (None counts everything). With
+    ``live_ttl`` > 0, today's bar and the today / 7 days counts are reused from ``cache`` that many seconds: many
+    admins on the dashboard share one count per process rather than one each.
     """
     daily = daily_counts(chart_days, zone, now, [chart_model] if chart_model else None, session=session,
-                         cache=cache, ttl=ttl)
+                         cache=cache, ttl=ttl, today_ttl=live_ttl)
     today = start_of_day(now.astimezone(zone).date(), zone)
     week = now - timedelta(days=7)
     page = fetch_page(ActivityFilter(), limit=latest, session=session)
-    counts_today = count_events(ActivityFilter(since=today), session=session, cap=cap)
-    counts_week = count_events(ActivityFilter(since=week), session=session, cap=cap)
+    key = ("dashboard counts", str(zone), today, cap)
+    hit = cache.get(key, now, live_ttl) if cache is not None and live_ttl > 0 else None
+    if hit is not None:
+        counts_today, counts_week = (dict(c) for c in hit[1])
+        week = hit[0] - timedelta(days=7)  # the window that was counted
+    else:
+        counts_today = count_events(ActivityFilter(since=today), session=session, cap=cap)
+        counts_week = count_events(ActivityFilter(since=week), session=session, cap=cap)
+        if cache is not None and live_ttl > 0:
+            cache.put(key, now, (counts_today, counts_week))
     return DashboardSummary(daily, page.events, today, week, counts_today, counts_week, cap, tuple(model_registry()))
 
 

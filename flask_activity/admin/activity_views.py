@@ -34,9 +34,10 @@ class DashboardView(ActivityAccessMixin, AdminIndexView):
         # Counts stop at DASHBOARD_COUNT_CAP so the page costs the same on a busy day; ?exact=1 counts everything.
         cap = None if request.args.get("exact") == "1" else current_app.config["DASHBOARD_COUNT_CAP"]
         ttl = current_app.config["DASHBOARD_CHART_TTL"]
+        live_ttl = 0 if cap is None else current_app.config["DASHBOARD_LIVE_TTL"]  # ?exact=1 counts now
         try:  # the chart is counted first: a bad chart_model costs no query
             summary = activity.dashboard_summary(zone, utcnow(), chart_model, self.chart_days, cap=cap,
-                                                 cache=activity.app_day_cache(), ttl=ttl)
+                                                 cache=activity.app_day_cache(), ttl=ttl, live_ttl=live_ttl)
         except activity.BadActivityQuery as exc:
             return bad_request(f"chart_model: {exc}")
         chart_href = self._chart_feed_urls(zone, chart_model)
@@ -58,6 +59,7 @@ class DashboardView(ActivityAccessMixin, AdminIndexView):
             chart_href=chart_href,
             chart_choices=self._chart_choices(chart_model),
             chart_ttl=ttl,
+            live_ttl=live_ttl,
         )
 
     @staticmethod
@@ -171,7 +173,8 @@ class ActivityView(ActivityAccessMixin, BaseView):
         cursor = activity.encode_cursor(page.next_cursor) if page.next_cursor else None
         notes = activity.model_notes()  # what a model's columns cannot show, said once per model (absent: nothing)
         extra = {"notes": notes} if notes else {}
-        return jsonify(events=[e.to_json() for e in page.events], next_cursor=cursor, **extra)
+        person = state().person
+        return jsonify(events=[e.to_json(person) for e in page.events], next_cursor=cursor, **extra)
 
     @expose("/export.csv")
     def export_csv(self) -> Any:

@@ -470,3 +470,26 @@ def test_bench_chart_script_runs_on_a_tiny_database(tmp_path: Path):
     assert run["events_in_window"] > 0
     for key in ("uncached_all", "uncached_item", "cached_all", "page_dashboard_ttl_default", "page_dashboard_ttl_0"):
         assert run[key]["median_ms"] > 0
+
+
+def test_the_dashboards_live_counts_are_shared_for_live_ttl_seconds_then_counted_again(app, make_user):
+    """Many admins on the dashboard share one count per process: today's bar and the today / 7 days counts are
+    reused for ``live_ttl`` seconds (DASHBOARD_LIVE_TTL), then counted again; live_ttl=0 (?exact=1) counts now."""
+    from tests import factories
+
+    owner = make_user("live@example.com")
+    bl = factories.bucketlist(owner, "Live", actor=owner)
+    cache, now = DayCountCache(), utcnow()
+
+    def summary(at: datetime, live_ttl: float = 5) -> activity.DashboardSummary:
+        return activity.dashboard_summary(UTC, at, cache=cache, ttl=300, cap=1000, live_ttl=live_ttl)
+
+    first = summary(now)
+    factories.item(bl, "one more", actor=owner)
+    reused = summary(now + timedelta(seconds=2))
+    assert reused.counts_today == first.counts_today and reused.daily.days[-1].counts == first.daily.days[-1].counts
+    exact = summary(now + timedelta(seconds=2), live_ttl=0)
+    assert exact.counts_today[("item", "created")] == first.counts_today[("item", "created")] + 1
+    later = summary(now + timedelta(seconds=6))
+    assert later.counts_today[("item", "created")] == first.counts_today[("item", "created")] + 1
+    assert later.daily.days[-1].counts["created"] == first.daily.days[-1].counts["created"] + 1
