@@ -73,7 +73,11 @@ def test_three_workers_share_the_socket_and_a_dead_one_is_replaced(server: LiveS
     # SIGTERM to the parent alone stops every worker with it
     workers = workers_of(server.proc.pid)
     os.kill(server.proc.pid, signal.SIGTERM)
-    server.proc.wait(15)
+    try:
+        server.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the server did not stop on SIGTERM; its workers: {workers_of(server.proc.pid)}; "
+                    f"log:\n{server.log()[-2000:]}")
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() and
                                "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2] for pid in workers))
 
