@@ -75,3 +75,22 @@ def test_suite_quick_run_writes_every_section(tmp_path: Path) -> None:
 
     assert all(t["status"] in ("met", "MISSED", "n/a") for t in run["targets"])
     assert len(run["targets"]) >= 20
+
+
+def test_stack_quick_run_measures_the_app_against_the_bare_stack(tmp_path: Path) -> None:
+    """`python -m bench.stack` at a tiny size: every figure of issue 18's comparison is there and error-free."""
+    problem = _missing()
+    if problem:
+        pytest.skip(problem)
+    result = run_bench_script("stack", ["--db", "sqlite", "--size", "2000", "--seconds", "1", "--cold", "1",
+                                        "--connections", "2"], tmp_path, timeout=240)
+    run = result["sqlite"]
+    for key in ("bare", "app", "app_with_writer", "dashboard"):
+        _numbers(run[key], "requests_per_s", "p99_ms")
+        assert run[key]["errors"] == 0, (key, run[key])
+    assert run["ratio_app_to_bare"] > 0
+    assert set(run["documented_server"]) >= {"1 worker"}
+    for fig in run["documented_server"].values():
+        assert fig["errors"] == 0 and fig["requests_per_s"] > 0
+    _numbers(run["cold"]["first_dashboard_ms"], "best", "worst")
+    assert run["writer"].get("locked", 0) == 0 and run["server_log"].get("database_is_locked", 0) == 0
