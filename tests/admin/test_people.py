@@ -90,7 +90,7 @@ def test_someone_with_no_activity_has_a_page_that_says_so(admin_client, history)
     assert "none recorded" in page and "Nothing in the last 30 days." in page and "No events match." in page
 
 
-@pytest.mark.parametrize("who", ["999999", "not-a-user", "0"])
+@pytest.mark.parametrize("who", ["999999", "not-a-user", "0", "9" * 30, "-1", "1e3"])
 def test_an_unknown_person_is_a_404_that_says_where_pages_are(admin_client, history, who):
     response = admin_client.get(f"/admin/activity/by/{who}")
     assert response.status_code == 404
