@@ -80,7 +80,7 @@ class ActivityReporting:
             dialect = st.db.engine.dialect.name
         st.specs = build_specs(audited_classes([st.db.Model]), default_zone=app.config["ACTIVITY_NAIVE_TIMEZONE"],
                                dialect=dialect)
-        _clear_statement_caches()
+        st.statements.clear()  # statements built from the old specs
         return st.specs
 
     @staticmethod
@@ -130,13 +130,6 @@ class ActivityReporting:
         if dashboard and not isinstance(admin.index_view, DashboardView):
             admin.add_view(DashboardView(name="Dashboard", endpoint="activity_dashboard",
                                          url="/admin/activity/dashboard"))
-
-
-def _clear_statement_caches() -> None:
-    from .activity import statements
-
-    statements._page_select.cache_clear()
-    statements._day_select.cache_clear()
 
 
 def register_template_helpers(app: Flask) -> None:

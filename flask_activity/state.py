@@ -2,10 +2,12 @@
 default access checks. The low level: every layer reads it; only ActivityReporting.init_app (extension.py) makes it."""
 from __future__ import annotations
 
+import functools
 import importlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app, has_app_context
 from werkzeug.local import LocalProxy
@@ -14,6 +16,7 @@ from .errors import ConfigError
 from .specs import ModelSpec
 
 EXTENSION_KEY = "flask_activity"
+T = TypeVar("T")
 
 #: Settings the extension reads, with their defaults (a host's own value wins).
 DEFAULTS: dict[str, Any] = {
@@ -83,6 +86,7 @@ class ActivityState:
     admin: Any = None
     registered_reports: list[Any] = field(default_factory=list)
     record_endpoints: dict[str, tuple[str, str]] | None = None  # feed name -> (admin endpoint, navbar name)
+    statements: dict[str, Any] = field(default_factory=dict)  # built statements per shape (per_state_cache)
 
     @property
     def person_column(self) -> Any:
@@ -131,6 +135,27 @@ def state() -> ActivityState:
     if found is None:
         raise RuntimeError("flask_activity is not set up on this app: call ActivityReporting().init_app(app, ...)")
     return found
+
+
+def per_state_cache(maxsize: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Keep what ``fn(st, *args)`` returns in ``st`` itself, per args, at most ``maxsize`` of them (oldest dropped).
+
+    Like functools.lru_cache, but the cache lives and dies with the app's state: an lru_cache keyed on the state
+    held every app that ever built a statement alive (and with it, for instance, its metrics' signal receivers).
+    """
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def cached(st: ActivityState, *args: Any, **kwargs: Any) -> T:
+            entries: OrderedDict[Any, T] = st.statements.setdefault(fn.__qualname__, OrderedDict())
+            key = (args, tuple(sorted(kwargs.items())))
+            found = entries.get(key)
+            if found is None:
+                found = entries[key] = fn(st, *args, **kwargs)
+                while len(entries) > maxsize:
+                    entries.popitem(last=False)
+            return found
+        return cached
+    return decorate
 
 
 def model_labels() -> dict[str, str]:

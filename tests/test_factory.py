@@ -58,7 +58,7 @@ COMMANDS: dict[str, list[list[str]]] = {
     "subscription remove": [["sub_id"]],
     "subscription test": [["sub_id"]],
     "deliveries": [["--failed"], ["--limit"]],
-    "run": [["--host"], ["--port"], ["--threads"]],
+    "run": [["--host"], ["--port"], ["--threads"], ["--workers"]],
     "seed-demo": [["--users"], ["--items"], ["--months"], ["--seed"]],
     "set-password": [["email"], ["--password-stdin"]],
 }

@@ -173,6 +173,29 @@ def test_two_apps_in_one_process_count_only_their_own_work(app, database_url, ad
     assert value(scrape(admin_client), "admin_activity_query_seconds_count", kind="page") == 0
 
 
+def test_an_app_that_built_statements_goes_away_with_its_receivers(app, database_url):
+    """Built statements are kept in the app's own state, not in a module-level cache keyed on it: a cache that
+    held the state held its app, and with it the app's metrics receivers (payloads built for nobody)."""
+    import weakref
+
+    from flask_activity import activity
+    from tests.conftest import _config
+
+    gc.collect()
+    before = [set(s.receivers) for s in signals.ALL]  # this module's own app listens too
+    other = create_app({**_config(database_url), "METRICS_ENABLED": True})
+    assert [set(s.receivers) for s in signals.ALL] != before  # the other app's metrics listen
+    with other.app_context():
+        activity.fetch_page(activity.ActivityFilter())  # the page, count and day statements, built and kept
+        activity.count_events(activity.ActivityFilter(), cap=10)
+        activity.daily_counts(2, UTC, datetime.now(UTC))
+    gone = weakref.ref(other)
+    del other
+    gc.collect()
+    assert gone() is None, "something still holds the app"
+    assert [set(s.receivers) for s in signals.ALL] == before
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 

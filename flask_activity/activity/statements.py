@@ -7,7 +7,6 @@ action ranks) rather than text, so SQLite and PostgreSQL order identically (no c
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from ..specs import ModelSpec
-from ..state import ActivityState, state
+from ..state import ActivityState, per_state_cache, state
 from ..types import UTC
 from .events import ACTION_RANK, ActivityFilter, Cursor, branches
 
@@ -147,7 +146,7 @@ def page_select(branches: tuple[tuple[str, str], ...], since: bool, until: bool,
     return _page_select(state(), branches, since, until, actor, cursor, record, parent)
 
 
-@functools.lru_cache(maxsize=256)
+@per_state_cache(maxsize=256)
 def _page_select(st: ActivityState, branches: tuple[tuple[str, str], ...], since: bool, until: bool,
                  actor: str | None, cursor: tuple[str, str] | None, record: bool = False,
                  parent: str | None = None) -> Select:
@@ -198,7 +197,7 @@ def count_select(flt: ActivityFilter, cap: int | None = None) -> tuple[CompoundS
     return stmt, params
 
 
-@functools.lru_cache(maxsize=256)
+@per_state_cache(maxsize=256)
 def _count_select(st: ActivityState, shape: tuple[tuple[str, str], ...], since: bool, until: bool,
                   actor: str | None, record: bool, parent: str | None, capped: bool) -> CompoundSelect:
     flt = ActivityFilter(since=EPOCH if since else None, until=EPOCH if until else None,
@@ -259,7 +258,7 @@ def day_select(models: tuple[str, ...], actions: tuple[str, ...] = ()) -> DaySel
     return _day_select(state(), models, actions)
 
 
-@functools.lru_cache(maxsize=64)
+@per_state_cache(maxsize=64)
 def _day_select(st: ActivityState, models: tuple[str, ...], actions: tuple[str, ...] = ()) -> DaySelect:
     """(term, n) rows counting every branch in one window ``:lo <= at < :hi``, built once per shape.
 
