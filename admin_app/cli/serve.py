@@ -1,18 +1,22 @@
 """`manage.py run`: serve the app with waitress, a production WSGI server, in one process per core.
 
 waitress writes responses from its own event loop, so a client that stops reading holds no app thread (see
-waitress_settings); it runs in one process, so one core. ``--workers N`` forks N waitress processes after binding
-the socket: they share it, the kernel hands each connection to one of them, and the parent restarts a worker that
-dies and stops them all on SIGTERM or Ctrl+C. N defaults to WEB_CONCURRENCY, else the number of cores.
+waitress_settings); it runs in one process, so one core. ``--workers N`` forks N waitress processes, each
+listening on the port with SO_REUSEPORT so the kernel spreads connections over them; the parent restarts a worker
+that dies and stops them all on SIGTERM or Ctrl+C. N defaults to WEB_CONCURRENCY, else one per usable core, but 1
+while login limits are counted in each process's memory (see default_workers).
 """
 from __future__ import annotations
 
+import logging
+import math
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import click
@@ -21,6 +25,8 @@ from flask.cli import with_appcontext
 from werkzeug.local import LocalProxy
 
 from flask_activity.cli.errors import db_errors
+
+log = logging.getLogger(__name__)
 
 #: waitress holds back a thread once a response has this many bytes unsent; no response of ours gets there.
 UNBOUNDED_BUFFER = 1 << 62
@@ -67,31 +73,68 @@ def listening_socket(host: str, port: int, send_timeout: int, reuse_port: bool =
     return sock
 
 
-def default_workers() -> int:
-    """WEB_CONCURRENCY if set, else the cores this process may use; 1 where there is no fork (Windows)."""
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a container limited to 2
+    CPUs on a 64-core host gets 2)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def default_workers(config: Mapping[str, Any] | None = None) -> int:
+    """WEB_CONCURRENCY if set; else one per usable core, but 1 while login limits are counted in each process's
+    memory (RATELIMIT_STORAGE_URI=memory://): N workers would each allow the whole limit, N times the attempts.
+    1 where there is no fork (Windows). 0 for a WEB_CONCURRENCY that is not a number (refused by run_command)."""
     if not hasattr(os, "fork"):
         return 1
     given = os.environ.get("WEB_CONCURRENCY", "").strip()
     if given:
-        return int(given) if given.isdigit() and int(given) > 0 else 0  # 0: refused by run_command
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return int(given) if given.isdigit() and int(given) > 0 else 0
+    if config is not None and limits_per_process(config):
+        return 1
+    return usable_cores()
+
+
+def limits_per_process(config: Mapping[str, Any]) -> bool:
+    """Whether login limits are counted by each process alone (in memory), not in a store workers share."""
+    return bool(config.get("RATELIMIT_ENABLED")) and str(config.get("RATELIMIT_STORAGE_URI", "")).startswith(
+        "memory://")
 
 
 def serve_forked(workers: int, serve_one: Callable[[], None], restart_pause: float = 1.0) -> None:
-    """Run ``serve_one`` in ``workers`` child processes until SIGTERM/SIGINT, restarting any that exits."""
+    """Run ``serve_one`` in ``workers`` child processes until SIGTERM/SIGINT, restarting any that exits (after a
+    pause that doubles, up to 30 s, while workers keep dying)."""
     children: set[int] = set()
     stopping = False
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
 
     def spawn() -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: default signal handling, serve until killed
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            try:
-                serve_one()
-            finally:
-                os._exit(0)
-        children.add(pid)
+        # No signal between the fork and the bookkeeping: a stop in that gap would miss the new worker, and one
+        # reaching the worker before its handlers are reset would run the parent's stop there.
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the worker: default signal handling, serve until killed
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+                code = 0
+                try:
+                    serve_one()
+                except Exception:  # said before exiting: os._exit would drop the traceback
+                    log.exception("worker %s stopped on an error", os.getpid())
+                    code = 1
+                finally:
+                    sys.stderr.flush()
+                    os._exit(code)
+            children.add(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
 
     def stop(signum: int, _frame: Any) -> None:
         nonlocal stopping
@@ -106,6 +149,7 @@ def serve_forked(workers: int, serve_one: Callable[[], None], restart_pause: flo
     signal.signal(signal.SIGINT, stop)
     for _ in range(workers):
         spawn()
+    pause, last_exit = restart_pause, 0.0
     while children:
         try:
             pid, status = os.wait()
@@ -115,8 +159,12 @@ def serve_forked(workers: int, serve_one: Callable[[], None], restart_pause: flo
             continue
         children.discard(pid)
         if not stopping:
-            click.echo(f"worker {pid} exited ({os.waitstatus_to_exitcode(status)}); starting another", err=True)
-            time.sleep(restart_pause)  # a worker that dies at once must not make the parent spin
+            now = time.monotonic()
+            pause = min(30.0, pause * 2) if now - last_exit < 60 else restart_pause
+            last_exit = now
+            click.echo(f"worker {pid} exited ({os.waitstatus_to_exitcode(status)}); starting another in "
+                       f"{pause:g} s", err=True)
+            time.sleep(pause)  # a worker that dies at once must not make the parent spin
             if not stopping:  # a SIGTERM during the pause: start nothing the stop would miss
                 spawn()
 
@@ -127,22 +175,34 @@ def serve_forked(workers: int, serve_one: Callable[[], None], restart_pause: flo
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker process.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Worker processes (default: WEB_CONCURRENCY, else one per core). Each is a waitress server "
-                   "on the same socket; more workers use more cores and more memory (about 100 MB each).")
+              help="Worker processes (default: WEB_CONCURRENCY, else one per core when login limits are kept in a "
+                   "shared store such as redis://, 1 with the in-memory default). Each is a waitress server on the "
+                   "port; more workers use more cores and more memory (about 100 MB each).")
 @with_appcontext
 @db_errors
 def run_command(host: str, port: int, threads: int, workers: int | None) -> None:
-    """Serve the app with waitress (a production WSGI server), one process per core."""
+    """Serve the app with waitress (a production WSGI server), one process per core where that is safe."""
     from waitress import serve  # only the server process needs it
 
-    count = workers or default_workers()
+    app = cast("LocalProxy[Flask]", current_app)._get_current_object()  # waitress's threads need the app itself
+    count = workers or default_workers(app.config)
     if count < 1:
         raise click.UsageError(f"WEB_CONCURRENCY must be a whole number of processes, not "
                                f"{os.environ.get('WEB_CONCURRENCY')!r}")
-    app = cast("LocalProxy[Flask]", current_app)._get_current_object()  # waitress's threads need the app itself
+    if limits_per_process(app.config):
+        if count > 1:
+            click.echo(f"warning: login limits are counted in each worker's memory (RATELIMIT_STORAGE_URI="
+                       f"memory://): {count} workers allow {count} times the attempts; set RATELIMIT_STORAGE_URI="
+                       "redis://... to share them", err=True)
+        elif workers is None and usable_cores() > 1:
+            click.echo(f"note: 1 worker of {usable_cores()} cores, because login limits are counted in memory "
+                       "(RATELIMIT_STORAGE_URI=memory://); with a shared store (redis://...) every core is used",
+                       err=True)
     send_timeout = int(app.config["EXPORT_SEND_TIMEOUT"])
     many = count > 1 and hasattr(socket, "SO_REUSEPORT")
-    sock = listening_socket(host, port, send_timeout, reuse_port=many)  # a port in use fails here, in the parent
+    # A port in use fails here, in the parent, with a plain bind: a socket without SO_REUSEPORT cannot share the
+    # port with another instance's workers (which would otherwise split its traffic with this one, silently).
+    sock = listening_socket(host, port, send_timeout)
     settings = waitress_settings(app.config, threads)
     click.echo(f"serving http://{host}:{port}/admin/ with {count} worker process{'es' if count > 1 else ''} x "
                f"{threads} threads (Ctrl+C to stop)")
@@ -153,7 +213,7 @@ def run_command(host: str, port: int, threads: int, workers: int | None) -> None
         # Each worker listens on a socket of its own (SO_REUSEPORT): the kernel hashes each new connection to one
         # of them. With one shared socket, whichever worker woke first took every keep-alive connection of a
         # burst, and a second worker served almost nothing (measured: 1 and 2 workers both ~350 req/s).
-        sock.close()
+        sock.close()  # the workers bind again at once; the check above was its only job
     else:
         sock.listen(1024)
     engine_dispose = _forget_connections(app)

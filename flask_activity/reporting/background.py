@@ -15,8 +15,10 @@ from flask import Flask, current_app
 
 from flask_activity.reporting.models import ReportRun
 
+from ..errors import ConfigError
 from ..state import EXTENSION_KEY
 from . import runner, runs
+from .definition import ReportError
 from .registry import get_report
 
 log = logging.getLogger(__name__)
@@ -59,10 +61,13 @@ class RunQueue:
                     except runner.ReportFailed as exc:
                         log.warning("Run now of %s (run %s) failed: %s", run.report, run_id, exc)
                         return exc.run
+                    except (ReportError, ConfigError) as exc:  # its report gone from REPORT_MODULES meanwhile, say
+                        log.warning("Run now of %s (run %s) could not start: %s", run.report, run_id, exc)
+                        return runs.fail(run, runs.describe(exc), 0)  # not left 'running' to block its period
                 finally:
                     runs.close_session()
-        except Exception:  # the worker thread must survive; the run was recorded failed where it could be
-            log.exception("Run now of run %s could not be run", run_id)
+        except Exception:  # the worker thread must survive (the database itself failed, say); recovery or
+            log.exception("Run now of run %s could not be run", run_id)  # REPORT_RUN_TIMEOUT ends such a row
             return None
         finally:
             self._slots.release()

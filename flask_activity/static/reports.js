@@ -5,9 +5,12 @@
   'use strict';
   var every = 1500, limit = 400;  // at most 10 minutes of polling from one page view
   function pending() { return document.querySelectorAll('tr[data-status="queued"], tr[data-status="running"]'); }
+  var table = document.querySelector('table.report-history');
+  var source = (table && table.getAttribute('data-refresh')) || window.location.href;  // the page by GET, even
+  // when this one answered a POST (a refused Run now shows the page at the form's address)
   function poll() {
     if (!pending().length || limit-- <= 0) { return; }
-    fetch(window.location.href, {credentials: 'same-origin', headers: {'Accept': 'text/html'}})
+    fetch(source, {credentials: 'same-origin', headers: {'Accept': 'text/html'}})
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (text) {
         var fresh = new DOMParser().parseFromString(text, 'text/html');

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from admin_app.cli.serve import default_workers
+from admin_app.cli.serve import default_workers, usable_cores
 from flask_activity.testing import LiveServer
 from tests.conftest import fresh_database
 
@@ -70,6 +70,7 @@ def test_three_workers_share_the_socket_and_a_dead_one_is_replaced(server: LiveS
     wait_until(lambda: len(workers_of(server.proc.pid)) == 3 and victim not in workers_of(server.proc.pid))
     assert server.request("GET", "/login")[0] == 200
     assert "starting another" in server.log()
+    assert "login limits are counted in each worker's memory" in server.log()  # 3 workers, memory:// limits
     # SIGTERM to the parent alone stops every worker with it
     workers = workers_of(server.proc.pid)
     os.kill(server.proc.pid, signal.SIGTERM)
@@ -84,7 +85,12 @@ def test_three_workers_share_the_socket_and_a_dead_one_is_replaced(server: LiveS
 
 def test_the_default_worker_count_is_web_concurrency_else_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    assert default_workers() == len(os.sched_getaffinity(0))
+    assert default_workers() == usable_cores() <= len(os.sched_getaffinity(0))
+    shared = {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379"}
+    assert default_workers(shared) == usable_cores()
+    # login limits counted in each process's memory: N workers would allow N times the attempts
+    assert default_workers({"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://"}) == 1
+    assert default_workers({"RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://"}) == usable_cores()
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
     assert default_workers() == 5
     monkeypatch.setenv("WEB_CONCURRENCY", "lots")
@@ -99,3 +105,15 @@ def test_a_web_concurrency_that_is_not_a_number_is_a_one_line_error(tmp_path: Pa
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "WEB_CONCURRENCY must be a whole number of processes, not 'lots'" in done.stderr
+
+
+def test_a_second_instance_on_a_port_in_use_is_refused_not_sharing_it(server: LiveServer) -> None:
+    """The workers listen with SO_REUSEPORT; a second `manage.py run` on their port must not quietly split the
+    traffic with them (an old instance left running would go on serving old code)."""
+    env = {**os.environ, "DATABASE_URL": "sqlite:////nonexistent/unused.db", "SECRET_KEY": "x"}
+    env.pop("APP_ENV", None)
+    done = subprocess.run([sys.executable, "manage.py", "run", "--port", str(server.port), "--workers", "2"],
+                          env={**env, "INSTANCE_DIR": str(server.log_path.parent)}, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert "Address already in use" in done.stderr or "in use" in done.stderr, done.stderr[-800:]

@@ -140,3 +140,16 @@ def _day() -> tuple[Any, Any]:
     from datetime import UTC, datetime, timedelta
     day = datetime(2026, 3, 2, tzinfo=UTC)
     return day, day + timedelta(days=1)
+
+
+def test_a_queued_run_whose_report_is_gone_is_failed_with_the_reason_not_left_running(app, reports_dir):
+    """Its report removed from REPORT_MODULES between the click and the worker: the run ends 'failed', saying so,
+    instead of staying 'running' and refusing that period until REPORT_RUN_TIMEOUT."""
+    from concurrent.futures import wait
+
+    from flask_activity.reporting import background
+
+    run = runs.queue("ghost", *_day(), {})
+    wait([background.run_queue().submit(run.id)], timeout=20)
+    assert status_of(run.id) == "failed"
+    assert "unknown report 'ghost'" in db.session.get(ReportRun, run.id).error
