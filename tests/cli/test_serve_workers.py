@@ -117,3 +117,14 @@ def test_a_second_instance_on_a_port_in_use_is_refused_not_sharing_it(server: Li
                           text=True, timeout=60)
     assert done.returncode != 0
     assert "Address already in use" in done.stderr or "in use" in done.stderr, done.stderr[-800:]
+
+
+def test_the_server_compiles_every_template_before_it_serves(app) -> None:  # type: ignore[no-untyped-def]
+    """Done once in the parent, so each forked worker's first page renders without compiling its templates."""
+    from admin_app.cli.serve import precompile_templates
+
+    cache = app.jinja_env.cache
+    cache.clear()
+    compiled = precompile_templates(app)
+    names = {key[1] for key in cache}
+    assert compiled >= 20 and {"activity/dashboard.html", "admin/app_base.html", "activity/feed.html"} <= names
