@@ -171,16 +171,16 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
         return [_per_action(c) for c in count_windows([(s, u) for _, s, u in part], chosen, session=session)]
 
     key = (str(zone), chosen, days, windows[-1][0])
+    today_key = (str(zone), chosen, "today", windows[-1][0])
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
     if hit is not None:
         counted_at, past = hit
-        counts = [*(dict(c) for c in past), *_today(windows[-1:], count, (str(zone), chosen, "today", windows[-1][0]),
-                                                   cache, now, today_ttl)]  # the key the miss below puts
+        counts = [*(dict(c) for c in past), *_today(windows[-1:], count, today_key, cache, now, today_ttl)]
     else:
         counted_at, counts = now, count(windows)
         if cache is not None and ttl > 0 and days > 1:
             cache.put(key, now, tuple(counts[:-1]))
             if today_ttl > 0:
-                cache.put((str(zone), chosen, "today", windows[-1][0]), now, tuple(counts[-1:]))
+                cache.put(today_key, now, tuple(counts[-1:]))
     return DailyCounts(zone, chosen, tuple(DayCount(d, s, u, c) for (d, s, u), c in zip(windows, counts, strict=True)),
                        counted_at, cached=hit is not None)
