@@ -9,7 +9,7 @@ from flask_activity import limits
 
 from . import errors, security
 from .config import BASE_DIR, Config, ConfigError, load_config
-from .dbutil import bound_web_statements, enable_sqlite_pragmas, with_custom_plans
+from .dbutil import bound_web_statements, enable_sqlite_pragmas, ping_when_idle, with_custom_plans
 from .extensions import csrf, db, login_manager, migrate
 
 __all__ = ["ConfigError", "create_app"]
@@ -45,6 +45,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if uri.startswith("sqlite"):
             enable_sqlite_pragmas(db.engine)
+        ping_when_idle(db.engine, float(app.config["DATABASE_PING_IDLE"]))  # first: the checks below use the link
         bound_web_statements(db.session, db.engine)
     limits.init_app(app)
 

@@ -21,8 +21,9 @@ from flask_activity import signals
 
 from .accounts import end_sessions, find_user
 from .config import ConfigError
-from .extensions import db, login_manager, make_limiter
+from .extensions import login_manager, make_limiter
 from .models import EMAIL_LENGTH, User, normalize_email
+from .session_user import SessionUser, load_session_user
 
 bp = Blueprint("auth", __name__)
 
@@ -43,12 +44,12 @@ SEEN_EVERY = 60  # seconds: the last-seen time is rewritten (a new cookie) at mo
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(user_id: str) -> SessionUser | None:
     """The user a session names, for Flask-Login; None (anonymous: the login page) for a malformed or unknown id,
     or a session that has ended (session_refusal), which is then cleared."""
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    user = load_session_user(int(user_id))
     if user is None:
         return None
     now = int(time.time())
@@ -73,7 +74,7 @@ def stamp_session(user: User, now: int | None = None) -> None:
     session.update({EPOCH: user.session_epoch, LOGIN_AT: now, SEEN_AT: now, AGENT: agent_digest()})
 
 
-def session_refusal(user: User, now: int) -> str | None:
+def session_refusal(user: User | SessionUser, now: int) -> str | None:
     """Why this request's session of ``user`` may no longer be used, or None.
 
     Ended: logged out, password or role changed, deactivated, or "log out everywhere else" (the epoch moved on);

@@ -32,7 +32,10 @@ class Config:
     APP_TIMEZONE = "UTC"
     # 50 rows per multi-row INSERT: psycopg parses a statement's placeholders in Python and caches that only
     # for short statements, so 1,000-row statements (the default) insert ~35% slower on PostgreSQL (bench/hooks.py).
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"pool_pre_ping": True, "insertmanyvalues_page_size": 50}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {"insertmanyvalues_page_size": 50}
+    # Seconds a pooled connection may sit unused before it is pinged at checkout (dbutil.ping_when_idle; 0: ping
+    # at every checkout, as pool_pre_ping does). Ended connections (a database restart) are replaced either way.
+    DATABASE_PING_IDLE = 10.0
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

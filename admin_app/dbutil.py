@@ -3,17 +3,24 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app, has_request_context
+from flask import current_app, has_request_context, request
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session, SessionTransaction, scoped_session
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, scoped_session
 
 #: Where a SQLite connection keeps the monotonic time its current web transaction's budget runs out.
 DEADLINE = "admin_app.statement_deadline"
 #: SQLite virtual-machine steps between two looks at the clock (~1 ms of work; the look costs ~1 µs).
 SQLITE_CHECK_EVERY = 20_000
+#: Where a PostgreSQL connection notes the statement_timeout (ms) it was given at checkout; None: the default.
+TIMEOUT_MS = "admin_app.statement_timeout_ms"
+#: Where a pooled connection notes when it was last returned to the pool (monotonic seconds).
+RETURNED_AT = "admin_app.returned_at"
 #: PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout (query_canceled).
 QUERY_CANCELED = "57014"
 
@@ -48,30 +55,74 @@ def bound_web_statements(session: scoped_session[Any], engine: Engine) -> None:
     """Give each transaction of a web request WEB_STATEMENT_TIMEOUT seconds of database time (0: no limit).
 
     A search of thousands of words ran 24 s on PostgreSQL and kept running after its client left. PostgreSQL:
-    ``SET LOCAL statement_timeout`` in each transaction the request's session begins, so the setting ends with
-    the transaction and a pooled connection the CLI or the report runner takes next carries none (the reports'
-    own connections use REPORT_STATEMENT_TIMEOUT). SQLite: a progress handler interrupts a statement once the
-    transaction's deadline has passed. A page reads in one transaction, so this is the page's budget; a request
-    that writes in several (Run now records its run before and after the report) gets it for each. The error is
-    recognised by over_budget().
+    the connection's ``statement_timeout`` is set when a web request checks it out of the pool and set back
+    (RESET) when anything else does, so the CLI, the scheduler and Run now's report threads carry none (the
+    reports' own transactions use REPORT_STATEMENT_TIMEOUT). A connection keeps its setting between requests, so
+    a busy server sets it once per connection, not in every transaction (that was one more round trip each,
+    ``SET LOCAL``). SQLite: a progress handler interrupts a statement once the transaction's deadline has passed.
+    A page reads in one transaction, so this is the page's budget; a request that writes in several (Run now
+    records its run before and after the report) gets it for each. The error is recognised by over_budget().
     """
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _interrupt_when_spent)
         event.listen(engine, "checkin", _forget_deadline)
-    if not event.contains(session, "after_begin", _budget_transaction):  # one listener for every app's session
-        event.listen(session, "after_begin", _budget_transaction)
+        if not event.contains(session, "after_begin", _budget_transaction):  # one listener for every app's session
+            event.listen(session, "after_begin", _budget_transaction)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "checkout", _budget_connection)
+
+
+def _web_budget() -> float:
+    """This request's WEB_STATEMENT_TIMEOUT in seconds; 0 outside a request or when there is no limit."""
+    return float(current_app.config.get("WEB_STATEMENT_TIMEOUT") or 0) if has_request_context() else 0.0
 
 
 def _budget_transaction(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
-    if not has_request_context():
-        return
-    seconds = float(current_app.config.get("WEB_STATEMENT_TIMEOUT") or 0)
-    if seconds <= 0:
-        return
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")  # a number
-    elif connection.dialect.name == "sqlite":
+    seconds = _web_budget()
+    if seconds > 0 and connection.dialect.name == "sqlite":
         connection.info[DEADLINE] = time.monotonic() + seconds
+
+
+def _budget_connection(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Checkout: the connection's statement_timeout for whoever takes it (see bound_web_statements)."""
+    seconds = _web_budget()
+    wanted = max(1, round(seconds * 1000)) if seconds > 0 else None
+    if record.info.get(TIMEOUT_MS) == wanted:
+        return
+    try:
+        cursor = dbapi_conn.cursor()
+        try:  # a number, never input
+            cursor.execute("RESET statement_timeout" if wanted is None else f"SET statement_timeout = {wanted}")
+        finally:
+            cursor.close()
+        dbapi_conn.commit()  # a SET inside a transaction that is rolled back would be undone with it
+    except dbapi_conn.Error as exc:  # a dead connection: the pool replaces it and checks the new one out
+        raise DisconnectionError(f"a pooled connection did not take its statement_timeout: {exc}") from exc
+    record.info[TIMEOUT_MS] = wanted
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection is alive before use only if it has been idle ``idle_seconds`` or more.
+
+    ``pool_pre_ping`` pings at every checkout: on PostgreSQL one more round trip in every request. A connection
+    returned moments ago is all but certainly alive; one that waited (overnight, across a database restart) is
+    pinged and, if dead, replaced before the request sees it. A database that restarts while the server is busy
+    costs each process one request (a 503 saying to retry): SQLAlchemy then replaces every older connection.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info[RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(RETURNED_AT)
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return  # new, or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection did not answer a ping: {exc}") from exc
 
 
 def _interrupt_when_spent(dbapi_conn: Any, record: Any) -> None:
@@ -94,3 +145,56 @@ def over_budget(exc: BaseException) -> bool:
     if getattr(orig, "sqlstate", None) == QUERY_CANCELED:
         return True
     return isinstance(orig, sqlite3.OperationalError) and str(orig) == "interrupted"
+
+
+#: Request methods that change nothing: their reads need no transaction of their own.
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class WebSession(FlaskSQLAlchemySession):
+    """The session: on PostgreSQL, a GET or HEAD request reads in autocommit.
+
+    A page's reads need no transaction: under PostgreSQL's READ COMMITTED each statement sees its own snapshot
+    either way. Without one, a ``feed.json`` is two round trips (its user, its page) instead of four (BEGIN,
+    user, page, ROLLBACK). Such a request may still write (start-up recovery marks a dead process's runs failed
+    on the first one): each statement then commits on its own, so it is one statement each. A streamed read
+    (``stream_results`` / ``yield_per``: an export) is the exception: a server-side cursor lives in a
+    transaction, so it gets a connection of its own that has one. SQLite sends no BEGIN for reads, so it is
+    left as it is; a bind given explicitly (a test's outer transaction) is kept.
+    """
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any) -> Any:
+        streamed = kwargs.pop(STREAMED, False) or _streamed(getattr(clause, "_execution_options", None) or {})
+        engine = super().get_bind(mapper, clause, bind, **kwargs)
+        if (bind is None and not streamed and isinstance(engine, Engine) and engine.dialect.name == "postgresql"
+                and has_request_context() and request.method in SAFE_METHODS):
+            return _autocommit(engine)
+        return engine
+
+
+#: The bind argument (set by _note_streamed) that tells WebSession.get_bind a statement is streamed.
+STREAMED = "admin_app_streamed"
+
+
+def _streamed(options: Mapping[str, Any]) -> bool:
+    return bool(options.get("stream_results") or options.get("yield_per"))
+
+
+@event.listens_for(WebSession, "do_orm_execute")
+def _note_streamed(state: ORMExecuteState) -> None:
+    """An ORM read with ``yield_per`` or ``stream_results`` (given to execute(), or Query.yield_per) is streamed."""
+    if _streamed(state.execution_options) or (state.is_select and getattr(state.load_options, "_yield_per", None)):
+        state.bind_arguments[STREAMED] = True
+
+
+#: The attribute of an engine holding its autocommit variant (on the engine: it goes away with the engine's app).
+_AUTOCOMMIT = "_admin_app_autocommit"
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """``engine`` reading in autocommit (same pool, same events), made once per engine."""
+    found: Engine | None = getattr(engine, _AUTOCOMMIT, None)
+    if found is None:
+        found = engine.execution_options(isolation_level="AUTOCOMMIT")
+        setattr(engine, _AUTOCOMMIT, found)
+    return found

@@ -38,6 +38,11 @@ from flask_activity.testing import LiveServer
 WORKERS, THREADS = 2, 4
 
 
+#: What a run measures (--parts): feed.json and the dashboard against the bare stack, with and without a writer;
+#: manage.py run with 1 worker and one per core; the first requests of fresh servers.
+PARTS = ("feed", "server", "cold")
+
+
 def first_page_sql(url: str, data_dir: Path) -> str:
     """The query layer's first-page statement for the unfiltered feed (limit 51), as SQL text for ``url``'s
     database: exactly what the app runs for /admin/activity/feed.json."""
@@ -175,9 +180,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved wrk rounds per figure; the best is kept")
     parser.add_argument("--cold", type=int, default=3, help="fresh servers for the first-request figure")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"which measurements, comma-separated (default all: {','.join(PARTS)})")
     parser.add_argument("--data-dir", type=Path, default=datasets.DEFAULT_DATA_DIR)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results-stack.json")
     args = parser.parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not parts or set(parts) - set(PARTS):
+        sys.exit(f"error: --parts takes some of {','.join(PARTS)}, not {args.parts!r}")
     if not shutil.which("wrk"):
         sys.exit("error: wrk is not installed (apt-get install -y wrk, or make bench-tools)")
     results: dict[str, Any] = {"size": args.size, "cores": os.cpu_count()}
@@ -187,19 +197,23 @@ def main() -> None:
         datasets.prepare(ds, args.data_dir)
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            res = feed_vs_bare(ds, args.data_dir, args, work)
-            print(f"  bare stack feed.json   {brief(res['bare'])}   rounds {res['bare_rounds']}")
-            print(f"  app feed.json          {brief(res['app'])}   ratio app/bare {res['ratio_app_to_bare']}   "
-                  f"rounds {res['app_rounds']}")
-            print(f"  app feed.json + writer {brief(res['app_with_writer'])}   "
-                  f"locked: {res['server_log'].get('database_is_locked', 0)} in the server log, "
-                  f"{res['writer'].get('locked', '?')} in the writer")
-            print(f"  dashboard              {brief(res['dashboard'])}   rounds {res['dashboard_rounds']}")
-            res["documented_server"] = documented_server(ds, args.data_dir, args, work)
-            for name, fig in res["documented_server"].items():
+            res: dict[str, Any] = {}
+            if "feed" in parts:
+                res = feed_vs_bare(ds, args.data_dir, args, work)
+                print(f"  bare stack feed.json   {brief(res['bare'])}   rounds {res['bare_rounds']}")
+                print(f"  app feed.json          {brief(res['app'])}   ratio app/bare {res['ratio_app_to_bare']}   "
+                      f"rounds {res['app_rounds']}")
+                print(f"  app feed.json + writer {brief(res['app_with_writer'])}   "
+                      f"locked: {res['server_log'].get('database_is_locked', 0)} in the server log, "
+                      f"{res['writer'].get('locked', '?')} in the writer")
+                print(f"  dashboard              {brief(res['dashboard'])}   rounds {res['dashboard_rounds']}")
+            if "server" in parts:
+                res["documented_server"] = documented_server(ds, args.data_dir, args, work)
+            for name, fig in res.get("documented_server", {}).items():
                 print(f"  manage.py run, {name:9} feed.json {brief(fig)}")
-            res["cold"] = cold_first_requests(ds, args.data_dir, args, work)
-            for server_name, cold in res["cold"].items():
+            if "cold" in parts:
+                res["cold"] = cold_first_requests(ds, args.data_dir, args, work)
+            for server_name, cold in res.get("cold", {}).items():
                 print(f"  {server_name}: first dashboard of a fresh worker {cold['first_dashboard_ms']} ms, first "
                       f"feed.json {cold['first_feed_json_ms']} ms")
             results[kind] = res

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -218,6 +218,25 @@ def test_connection_lost_in_the_middle_of_a_request_is_a_503(app, viewer_client,
     assert DOWN in (r.get_json()["error"] if r.is_json else body)
     assert_no_details_leak(body)
     assert viewer_client.get(url).status_code == 200  # the pool dropped the dead connection
+
+
+@pytest.mark.parametrize("idle", [0.2, 60.0])
+def test_a_restart_while_connections_wait_in_the_pool(database_url: str, backend: str, idle: float) -> None:
+    """DATABASE_PING_IDLE: a pooled connection idle that long is pinged at checkout, so a database restart is not
+    seen by the next request; one used moments ago is not pinged: its request gets the 503, the next one works."""
+    if backend != "postgresql":
+        pytest.skip("a SQLite connection cannot be ended from outside")
+    app = create_app({**_config(database_url), "DATABASE_PING_IDLE": idle})
+    app.add_url_rule("/test/users", "test_users", lambda: str(db.session.scalar(select(func.count(User.id)))))
+    client = app.test_client()
+    assert client.get("/test/users").status_code == 200
+    with app.app_context():
+        terminate_backends(db.engine)  # what a restart does to the pooled connection
+    time.sleep(0.3)
+    answers = [client.get("/test/users").status_code for _ in range(2)]
+    with app.app_context():
+        db.engine.dispose()
+    assert answers == ([200, 200] if idle < 0.3 else [503, 200])
 
 
 @pytest.mark.parametrize("args", [["report", "run", "activity", "--period", "yesterday"],

@@ -65,12 +65,26 @@ def test_a_query_over_the_web_budget_is_stopped_with_a_page_that_says_so(
         db.session.rollback()
 
 
-def test_the_budget_binds_only_web_requests(app: Flask, client: Client, backend: str) -> None:
-    assert client.get("/login").status_code == 200  # a web request's transaction came and went on the pool
+@pytest.fixture
+def timeout_route(app: Flask) -> str:
+    """/test/timeout: the statement_timeout a web request's connection carries (PostgreSQL)."""
+    app.add_url_rule("/test/timeout", "test_timeout", lambda: str(db.session.execute(text("SHOW statement_timeout"))
+                                                                       .scalar()))
+    return "/test/timeout"
+
+
+def test_the_budget_binds_only_web_requests(app: Flask, client: Client, backend: str, timeout_route: str) -> None:
+    if backend == "postgresql":  # the connection keeps it from one request to the next (set once, not per request)
+        assert [client.get(timeout_route).get_data(as_text=True) for _ in range(3)] == ["500ms"] * 3
+    else:
+        assert client.get("/login").status_code == 200  # a web request's transaction came and went on the pool
     started = time.monotonic()
     assert db.session.execute(text(slow_sql(backend, 1))).scalar() is not None  # the CLI, a report: no budget
     assert time.monotonic() - started > BUDGET or backend == "sqlite"  # (SQLite's count may be quicker)
     if backend == "postgresql":
-        # SET LOCAL ended with the request's transaction: the pooled connection carries no timeout.
+        # Taken out of the pool by something else than a web request, the connection carries no timeout ...
         assert db.session.execute(text("SHOW statement_timeout")).scalar() == "0"
+        db.session.rollback()
+        db.session.remove()
+        assert client.get(timeout_route).get_data(as_text=True) == "500ms"  # ... and a request's has it again
     db.session.rollback()
