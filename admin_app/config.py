@@ -214,6 +214,7 @@ REQUEST_LIMITS: dict[str, tuple[type, float]] = {
     "MAX_CONTENT_LENGTH": (int, 1), "MAX_QUERY_STRING_BYTES": (int, 1), "MAX_SEARCH_WORDS": (int, 1),
     "MAX_FILTERS": (int, 1), "EXPORT_SEND_TIMEOUT": (int, 1), "EXPORT_CONCURRENCY": (int, 1),
     "WEB_STATEMENT_TIMEOUT": (float, 0), "SESSION_MAX_AGE": (int, 60), "SESSION_IDLE_TIMEOUT": (int, 60),
+    "DATABASE_PING_IDLE": (float, 0),
     # Deliveries (flask_activity.delivery; defaults in flask_activity.state.DEFAULTS).
     "SMTP_TIMEOUT": (float, 0.1), "WEBHOOK_TIMEOUT": (float, 0.1), "DELIVERY_MAX_ATTEMPTS": (int, 1),
     "DELIVERY_RETRY_WINDOW": (float, 0), "DELIVERY_RETRY_BASE": (float, 0), "DELIVERY_PAUSE_AFTER": (int, 1),

@@ -73,14 +73,15 @@ def test_the_limits_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("MAX_CONTENT_LENGTH", "2048")
     monkeypatch.setenv("WEB_STATEMENT_TIMEOUT", "2.5")
     monkeypatch.setenv("EXPORT_SEND_TIMEOUT", "30")
+    monkeypatch.setenv("DATABASE_PING_IDLE", "0")
     settings = from_environment()
-    assert (settings["MAX_CONTENT_LENGTH"], settings["WEB_STATEMENT_TIMEOUT"], settings["EXPORT_SEND_TIMEOUT"]) == (
-        2048, 2.5, 30)
+    assert (settings["MAX_CONTENT_LENGTH"], settings["WEB_STATEMENT_TIMEOUT"], settings["EXPORT_SEND_TIMEOUT"],
+            settings["DATABASE_PING_IDLE"]) == (2048, 2.5, 30, 0.0)
 
 
 @pytest.mark.parametrize(("name", "value"), [("MAX_CONTENT_LENGTH", "1MB"), ("MAX_SEARCH_WORDS", "0"),
                                              ("WEB_STATEMENT_TIMEOUT", "-1"), ("WEB_STATEMENT_TIMEOUT", "nan"),
-                                             ("EXPORT_CONCURRENCY", "")])
+                                             ("DATABASE_PING_IDLE", "soon"), ("EXPORT_CONCURRENCY", "")])
 def test_a_limit_that_is_not_a_number_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch, name: str,
                                                               value: str) -> None:
     monkeypatch.setenv(name, value)
