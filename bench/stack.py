@@ -4,6 +4,7 @@
 
 For each database (the cached seeded one of ``--size`` items, made on first use):
 
+0. **CPU per request** (``--parts cpu``): one feed.json in process, bare stack and app, through test clients.
 1. **feed.json: app vs bare stack.** The bare stack (``bench/bare_stack.py``: Flask + the driver, no login, ORM or
    Flask-Admin) serves the app's own first-page statement, compiled here from the query layer. Both run under
    gunicorn with the same workers and threads; wrk (1 thread, ``--connections``) runs against each in turn, and
@@ -38,9 +39,11 @@ from flask_activity.testing import LiveServer
 WORKERS, THREADS = 2, 4
 
 
-#: What a run measures (--parts): feed.json and the dashboard against the bare stack, with and without a writer;
-#: manage.py run with 1 worker and one per core; the first requests of fresh servers.
-PARTS = ("feed", "server", "cold")
+#: What a run measures (--parts): the CPU time of one feed.json in process, app and bare stack; feed.json and the
+#: dashboard against the bare stack under wrk, with and without a writer; manage.py run with 1 worker and one per
+#: core; the first requests of fresh servers.
+PARTS = ("cpu", "feed", "server", "cold")
+CPU_BATCH, CPU_BATCHES = 200, 7
 
 
 def first_page_sql(url: str, data_dir: Path) -> str:
@@ -127,6 +130,46 @@ def feed_vs_bare(ds: datasets.Dataset, data_dir: Path, args: argparse.Namespace,
     return out
 
 
+def cpu_per_request(ds: datasets.Dataset, data_dir: Path, work: Path) -> dict[str, Any]:
+    """The CPU time one feed.json costs in process, through Flask's test client: the bare stack's and the app's
+    (logged in), in interleaved batches of CPU_BATCH, the least of CPU_BATCHES batches kept. Other processes
+    barely move a process's CPU time, so this is the steadiest ratio on a busy machine; it leaves out the server,
+    the network and the database server's own time (PostgreSQL's round trips show in the wall time)."""
+    from admin_app import create_app
+    from bench.bare_stack import create_app as create_bare
+    from bench.server import test_client_login
+
+    sql_file = work / "cpu_first_page.sql"
+    sql_file.write_text(first_page_sql(ds.url, data_dir))
+    saved = {k: os.environ.get(k) for k in ("BARE_DB_URL", "BARE_SQL_FILE")}
+    os.environ.update(BARE_DB_URL=ds.url, BARE_SQL_FILE=str(sql_file))
+    try:
+        bare = create_bare().test_client()
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    app = test_client_login(create_app(datasets.app_config(ds.url, data_dir)))
+
+    def batch(client: Any, path: str) -> tuple[float, float]:
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(CPU_BATCH):
+            if client.get(path).status_code != 200:
+                raise RuntimeError(f"{path}: not a 200")
+        return ((time.process_time() - cpu) * 1000 / CPU_BATCH, (time.perf_counter() - wall) * 1000 / CPU_BATCH)
+
+    runs: dict[str, list[tuple[float, float]]] = {"bare": [], "app": []}
+    for n in range(CPU_BATCHES + 1):  # the first round warms both up and is not kept
+        for name, client, path in (("bare", bare, "/feed.json"), ("app", app, "/admin/activity/feed.json")):
+            measured = batch(client, path)
+            if n:
+                runs[name].append(measured)
+    out: dict[str, Any] = {name: {"cpu_ms": round(min(r[0] for r in got), 3),
+                                  "wall_ms": round(min(r[1] for r in got), 3)} for name, got in runs.items()}
+    out["ratio_cpu"] = round(out["bare"]["cpu_ms"] / out["app"]["cpu_ms"], 3)
+    out["ratio_wall"] = round(out["bare"]["wall_ms"] / out["app"]["wall_ms"], 3)
+    return out
+
+
 def documented_server(ds: datasets.Dataset, data_dir: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """``manage.py run`` (waitress) with 1 worker and with one per core: feed.json under wrk."""
     out: dict[str, Any] = {}
@@ -199,7 +242,7 @@ def main() -> None:
             work = Path(tmp)
             res: dict[str, Any] = {}
             if "feed" in parts:
-                res = feed_vs_bare(ds, args.data_dir, args, work)
+                res.update(feed_vs_bare(ds, args.data_dir, args, work))
                 print(f"  bare stack feed.json   {brief(res['bare'])}   rounds {res['bare_rounds']}")
                 print(f"  app feed.json          {brief(res['app'])}   ratio app/bare {res['ratio_app_to_bare']}   "
                       f"rounds {res['app_rounds']}")
@@ -207,6 +250,11 @@ def main() -> None:
                       f"locked: {res['server_log'].get('database_is_locked', 0)} in the server log, "
                       f"{res['writer'].get('locked', '?')} in the writer")
                 print(f"  dashboard              {brief(res['dashboard'])}   rounds {res['dashboard_rounds']}")
+            if "cpu" in parts:
+                res["cpu"] = cpu = cpu_per_request(ds, args.data_dir, work)
+                print(f"  in process, one feed.json: bare {cpu['bare']['cpu_ms']} ms CPU ({cpu['bare']['wall_ms']} ms "
+                      f"wall), app {cpu['app']['cpu_ms']} ms CPU ({cpu['app']['wall_ms']} ms wall): ratio "
+                      f"{cpu['ratio_cpu']} CPU, {cpu['ratio_wall']} wall")
             if "server" in parts:
                 res["documented_server"] = documented_server(ds, args.data_dir, args, work)
             for name, fig in res.get("documented_server", {}).items():

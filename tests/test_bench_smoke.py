@@ -89,6 +89,8 @@ def test_stack_quick_run_measures_the_app_against_the_bare_stack(tmp_path: Path)
         _numbers(run[key], "requests_per_s", "p99_ms")
         assert run[key]["errors"] == 0, (key, run[key])
     assert run["ratio_app_to_bare"] > 0
+    _numbers(run["cpu"]["app"], "cpu_ms", "wall_ms")
+    assert 0 < run["cpu"]["ratio_cpu"] < 5 and run["cpu"]["bare"]["cpu_ms"] > 0
     assert set(run["documented_server"]) >= {"1 worker"}
     for fig in run["documented_server"].values():
         assert fig["errors"] == 0 and fig["requests_per_s"] > 0
