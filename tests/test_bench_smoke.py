@@ -97,3 +97,15 @@ def test_stack_quick_run_measures_the_app_against_the_bare_stack(tmp_path: Path)
     for cold in run["cold"].values():  # gunicorn and manage.py run
         _numbers(cold["first_dashboard_ms"], "best", "worst")
     assert run["writer"].get("locked", 0) == 0 and run["server_log"].get("database_is_locked", 0) == 0
+
+
+def test_session_user_bench_compares_both_loads_on_both_databases(tmp_path: Path) -> None:
+    """`python -m bench.session_user` at a tiny size: the ORM load and the Core row, each a positive CPU time."""
+    from bench.datasets import pg_unreachable
+
+    problem = pg_unreachable()
+    if problem:
+        pytest.skip(f"PostgreSQL: {problem}")
+    result = run_bench_script("session_user", ["--size", "2000", "--calls", "20"], tmp_path, timeout=240)
+    for kind in ("sqlite", "postgresql"):
+        assert set(result[kind]) == {"ORM User", "SessionUser"} and min(result[kind].values()) > 0
