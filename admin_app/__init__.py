@@ -45,7 +45,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if uri.startswith("sqlite"):
             enable_sqlite_pragmas(db.engine)
-        ping_when_idle(db.engine, float(app.config["DATABASE_PING_IDLE"]))  # first: the checks below use the link
+        for engine in db.engines.values():  # the reports bind too; first: the checks below use the connection
+            ping_when_idle(engine, float(app.config["DATABASE_PING_IDLE"]))
         bound_web_statements(db.session, db.engine)
     limits.init_app(app)
 

@@ -145,6 +145,13 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
         app.config["SECRET_KEY"] = instance_secret(instance)
     check_debug(app.config)  # production refuses debug mode (FLASK_DEBUG, DEBUG) rather than start with it
     check_rate_limits(app.config)
+    if float(app.config.get("WEB_STATEMENT_TIMEOUT") or 0) > MAX_STATEMENT_TIMEOUT:
+        raise ConfigError(f"WEB_STATEMENT_TIMEOUT must be at most {MAX_STATEMENT_TIMEOUT} seconds (PostgreSQL's "
+                          "largest statement_timeout); 0 means no limit")
+
+
+#: PostgreSQL's largest statement_timeout, in seconds (2**31 - 1 ms).
+MAX_STATEMENT_TIMEOUT = 2_147_483
 
 
 def instance_secret(instance_dir: Path) -> str:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import current_app, has_request_context, request
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, scoped_session
 
 #: Where a SQLite connection keeps the monotonic time its current web transaction's budget runs out.
@@ -59,7 +59,9 @@ def bound_web_statements(session: scoped_session[Any], engine: Engine) -> None:
     (RESET) when anything else does, so the CLI, the scheduler and Run now's report threads carry none (the
     reports' own transactions use REPORT_STATEMENT_TIMEOUT). A connection keeps its setting between requests, so
     a busy server sets it once per connection, not in every transaction (that was one more round trip each,
-    ``SET LOCAL``). SQLite: a progress handler interrupts a statement once the transaction's deadline has passed.
+    ``SET LOCAL``). So behind a pooler, use PgBouncer's session pooling, not transaction pooling (which would hand
+    the setting to whichever client's transaction that server connection runs next). SQLite: a progress handler
+    interrupts a statement once the transaction's deadline has passed.
     A page reads in one transaction, so this is the page's budget; a request that writes in several (Run now
     records its run before and after the report) gets it for each. The error is recognised by over_budget().
     """
@@ -69,7 +71,7 @@ def bound_web_statements(session: scoped_session[Any], engine: Engine) -> None:
         if not event.contains(session, "after_begin", _budget_transaction):  # one listener for every app's session
             event.listen(session, "after_begin", _budget_transaction)
     elif engine.dialect.name == "postgresql":
-        event.listen(engine, "checkout", _budget_connection)
+        event.listen(engine, "checkout", _budget_connections(engine))
 
 
 def _web_budget() -> float:
@@ -83,22 +85,28 @@ def _budget_transaction(_session: Session, _transaction: SessionTransaction, con
         connection.info[DEADLINE] = time.monotonic() + seconds
 
 
-def _budget_connection(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-    """Checkout: the connection's statement_timeout for whoever takes it (see bound_web_statements)."""
-    seconds = _web_budget()
-    wanted = max(1, round(seconds * 1000)) if seconds > 0 else None
-    if record.info.get(TIMEOUT_MS) == wanted:
-        return
-    try:
-        cursor = dbapi_conn.cursor()
-        try:  # a number, never input
-            cursor.execute("RESET statement_timeout" if wanted is None else f"SET statement_timeout = {wanted}")
-        finally:
-            cursor.close()
-        dbapi_conn.commit()  # a SET inside a transaction that is rolled back would be undone with it
-    except dbapi_conn.Error as exc:  # a dead connection: the pool replaces it and checks the new one out
-        raise DisconnectionError(f"a pooled connection did not take its statement_timeout: {exc}") from exc
-    record.info[TIMEOUT_MS] = wanted
+def _budget_connections(engine: Engine) -> Callable[[Any, Any, Any], None]:
+    """The checkout listener that gives ``engine``'s connections their statement_timeout (bound_web_statements)."""
+
+    def budget(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        seconds = _web_budget()
+        wanted = max(1, round(seconds * 1000)) if seconds > 0 else None
+        if record.info.get(TIMEOUT_MS) == wanted:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            try:  # a number, never input
+                cursor.execute("RESET statement_timeout" if wanted is None else f"SET statement_timeout = {wanted}")
+            finally:
+                cursor.close()
+            dbapi_conn.commit()  # a SET inside a transaction that is rolled back would be undone with it
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_conn, None):  # a dead connection: the pool takes a new one
+                raise DisconnectionError(f"a pooled connection was lost: {exc}") from exc
+            raise  # anything else is the engine's error to report (the errors module's 503 for OperationalError)
+        record.info[TIMEOUT_MS] = wanted
+
+    return budget
 
 
 def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
@@ -121,8 +129,8 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             return  # new, or used moments ago
         try:
             engine.dialect.do_ping(dbapi_conn)
-        except engine.dialect.loaded_dbapi.Error as exc:
-            raise DisconnectionError(f"a pooled connection did not answer a ping: {exc}") from exc
+        except engine.dialect.loaded_dbapi.Error as exc:  # as pool_pre_ping: every older connection goes too
+            raise InvalidatePoolError(f"a pooled connection did not answer a ping: {exc}") from exc
 
 
 def _interrupt_when_spent(dbapi_conn: Any, record: Any) -> None:
@@ -159,8 +167,11 @@ class WebSession(FlaskSQLAlchemySession):
     user, page, ROLLBACK). Such a request may still write (start-up recovery marks a dead process's runs failed
     on the first one): each statement then commits on its own, so it is one statement each. A streamed read
     (``stream_results`` / ``yield_per``: an export) is the exception: a server-side cursor lives in a
-    transaction, so it gets a connection of its own that has one. SQLite sends no BEGIN for reads, so it is
-    left as it is; a bind given explicitly (a test's outer transaction) is kept.
+    transaction, so it gets a connection of its own that has one; Core streaming on ``session.connection()`` is
+    not seen, so stream through ``session.execute(stmt.execution_options(stream_results=True))``. It assumes
+    PostgreSQL's default READ COMMITTED, and no ``SELECT ... FOR UPDATE`` in a GET (its lock would end at once).
+    SQLite sends no BEGIN for reads, so it is left as it is; a bind given explicitly (a test's outer
+    transaction) is kept.
     """
 
     def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any) -> Any:
