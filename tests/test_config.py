@@ -188,6 +188,6 @@ def test_environment_is_read_when_the_app_is_created_not_at_import(tmp_path, mon
 
 
 def test_a_web_statement_timeout_postgresql_cannot_set_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="^WEB_STATEMENT_TIMEOUT must be at most 2147483 seconds"):
+    with pytest.raises(ConfigError, match=r"^WEB_STATEMENT_TIMEOUT must be at most 2147483 seconds"):
         create_app(overrides(tmp_path, SECRET_KEY=KEY, WEB_STATEMENT_TIMEOUT=3_000_000))
     assert create_app(overrides(tmp_path, SECRET_KEY=KEY, WEB_STATEMENT_TIMEOUT=2_147_483))
