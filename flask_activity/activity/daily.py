@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -124,7 +125,25 @@ class DayCountCache:
     def __init__(self, size: int = 128) -> None:
         self._entries: OrderedDict[tuple[Any, ...], tuple[datetime, tuple[dict[Any, int], ...]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._recounting: set[tuple[Any, ...]] = set()
         self.size = size
+
+    def peek(self, key: tuple[Any, ...]) -> tuple[datetime, tuple[dict[Any, int], ...]] | None:
+        """The entry for ``key`` however old it is (a stale chart, served while it is counted again)."""
+        with self._lock:
+            return self._entries.get(key)
+
+    def claim(self, key: tuple[Any, ...]) -> bool:
+        """True for the one caller that is to count ``key`` again; False while a recount of it is under way."""
+        with self._lock:
+            if key in self._recounting:
+                return False
+            self._recounting.add(key)
+            return True
+
+    def release(self, key: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._recounting.discard(key)
 
     def get(self, key: tuple[Any, ...], now: datetime,
             ttl: float) -> tuple[datetime, tuple[dict[Any, int], ...]] | None:
@@ -147,21 +166,38 @@ class DayCountCache:
             self._entries.clear()
 
 
+def _count_again(cache: DayCountCache, key: tuple[Any, ...],
+                 count: Callable[[Sequence[tuple[date, datetime, datetime]]], list[dict[str, int]]],
+                 past: Sequence[tuple[date, datetime, datetime]], now: datetime) -> None:
+    """A recount job: the past days counted again and cached as of ``now`` (when they were found expired)."""
+    try:
+        cache.put(key, now, tuple(count(past)))
+    finally:
+        cache.release(key)
+
+
 def app_day_cache() -> DayCountCache:
     """The current app's cache of past days' counts (one per app, so two apps never share numbers)."""
     cache: DayCountCache = current_app.extensions.setdefault("activity_day_counts", DayCountCache())
     return cache
 
 
+#: Runs a job away from the request (in a thread, with the app's context): how an expired chart is counted again.
+Recount = Callable[[Callable[[], None]], None]
+
+
 def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str] | None = None,
                  session: Session | None = None, cache: DayCountCache | None = None, ttl: float = 0,
-                 today_ttl: float = 0) -> DailyCounts:
+                 today_ttl: float = 0, recount: Recount | None = None) -> DailyCounts:
     """Events per action for each of the last ``days`` calendar days in ``zone`` (today included), oldest first.
 
     A day counts exactly what the feed shows for ``since=D 00:00, until=D+1 00:00`` in ``zone`` (the same
     branches, conditions and half-open window), for ``models`` (None or empty: all); one statement per day. With a
     ``cache`` and ``ttl`` > 0, past days counted less than ``ttl`` seconds ago are reused and only today is
-    counted, so the cost no longer grows with the busiest month. Raises BadActivityQuery for an unknown model.
+    counted, so the cost no longer grows with the busiest month. With ``recount`` too, past days whose ``ttl`` has
+    run out are still served (``cached``, with their ``counted_at``) while one ``recount`` job counts them again
+    for the next reader: on a large table the chart's 30 days take seconds, and no request should wait for them
+    after the first. Raises BadActivityQuery for an unknown model.
     """
     chosen = tuple(sorted(dict.fromkeys(m.lower() for m in models or ())))
     check_models(chosen)
@@ -173,6 +209,10 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     key = (str(zone), chosen, days, windows[-1][0])
     today_key = (str(zone), chosen, "today", windows[-1][0])
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
+    if hit is None and cache is not None and ttl > 0 and days > 1 and recount is not None and session is None:
+        hit = cache.peek(key)
+        if hit is not None and cache.claim(key):
+            recount(partial(_count_again, cache, key, count, windows[:-1], now))
     if hit is not None:
         counted_at, past = hit
         counts = [*(dict(c) for c in past), *_today(windows[-1:], count, today_key, cache, now, today_ttl)]

@@ -217,6 +217,54 @@ def test_past_days_come_from_the_cache_until_the_ttl_ends_and_today_is_always_li
     assert not daily_counts(30, UTC_ZONE, now, ["item"], cache=cache, ttl=0).cached  # ttl 0: never cached
 
 
+def test_an_expired_chart_is_served_while_one_job_counts_it_again(app, make_user):
+    """With ``recount``, no request waits for the past days once they were counted: an expired entry is served
+    (with its counted_at) and one job, not one per request, counts them again for the next reader."""
+    owner = make_user("recount@example.com")
+    bl = _bucketlist(owner.id, LONG_AGO)
+    db.session.commit()
+    now = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    cache, jobs = DayCountCache(), []
+    daily_counts(30, UTC_ZONE, now, ["item"], cache=cache, ttl=300, recount=jobs.append)
+    assert jobs == []  # nothing to serve yet: counted in the request
+    _items(bl, [(now - DAY, None, None)])
+
+    expired = now + timedelta(seconds=301)
+    stale = daily_counts(30, UTC_ZONE, expired, ["item"], cache=cache, ttl=300, recount=jobs.append)
+    assert stale.cached and stale.counted_at == now and stale.days[-2].counts["created"] == 0
+    daily_counts(30, UTC_ZONE, expired, ["item"], cache=cache, ttl=300, recount=jobs.append)
+    assert len(jobs) == 1, "a recount under way is not started again"
+
+    jobs[0]()
+    fresh = daily_counts(30, UTC_ZONE, expired, ["item"], cache=cache, ttl=300, recount=jobs.append)
+    assert fresh.cached and fresh.counted_at == expired and fresh.days[-2].counts["created"] == 1
+    assert len(jobs) == 1
+    without = daily_counts(30, UTC_ZONE, expired + timedelta(seconds=300), ["item"], cache=cache, ttl=300)
+    assert not without.cached  # no recount given: an expired entry is counted in the request, as before
+
+
+def test_the_dashboard_counts_an_expired_chart_again_in_a_thread(app, admin_client, admin_user, monkeypatch):
+    import threading
+    import time as clock
+
+    from flask_activity.admin import activity_views
+
+    started: list[object] = []
+    real = activity_views.in_background
+    monkeypatch.setattr(activity_views, "in_background", lambda job: (started.append(job), real(job)))
+    app.config["DASHBOARD_CHART_TTL"] = 0.2
+    assert admin_client.get("/admin/").status_code == 200 and started == []  # counted in the request, cached
+    [(key, (first_counted, _))] = [(k, v) for k, v in activity.app_day_cache()._entries.items() if k[2] == 30]
+    clock.sleep(0.3)
+    assert admin_client.get("/admin/").status_code == 200  # expired: served as it was, recounted in a thread
+    assert len(started) == 1
+    for thread in threading.enumerate():
+        if thread.name == "chart-recount":
+            thread.join(timeout=30)
+    entry = activity.app_day_cache().peek(key)
+    assert entry is not None and entry[0] > first_counted
+
+
 # --- the SVG --------------------------------------------------------------------------------------------------------
 
 
