@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import text
 
 from admin_app.extensions import db
@@ -67,15 +67,24 @@ def test_a_query_over_the_web_budget_is_stopped_with_a_page_that_says_so(
 
 @pytest.fixture
 def timeout_route(app: Flask) -> str:
-    """/test/timeout: the statement_timeout a web request's connection carries (PostgreSQL)."""
-    app.add_url_rule("/test/timeout", "test_timeout", lambda: str(db.session.execute(text("SHOW statement_timeout"))
-                                                                       .scalar()))
+    """/test/timeout: the statement_timeout a web request's connection carries (PostgreSQL); ?set=N sets it on the
+    connection first, behind the app's back."""
+
+    def timeout() -> str:
+        if request.args.get("set"):
+            db.session.execute(text(f"SET statement_timeout = {int(request.args['set'])}"))
+        return str(db.session.execute(text("SHOW statement_timeout")).scalar())
+
+    app.add_url_rule("/test/timeout", "test_timeout", timeout)
     return "/test/timeout"
 
 
 def test_the_budget_binds_only_web_requests(app: Flask, client: Client, backend: str, timeout_route: str) -> None:
-    if backend == "postgresql":  # the connection keeps it from one request to the next (set once, not per request)
+    if backend == "postgresql":
         assert [client.get(timeout_route).get_data(as_text=True) for _ in range(3)] == ["500ms"] * 3
+        # Set once per connection, not sent again by every request: what a request changed is still there.
+        assert client.get(timeout_route + "?set=777").get_data(as_text=True) == "777ms"
+        assert client.get(timeout_route).get_data(as_text=True) == "777ms"
     else:
         assert client.get("/login").status_code == 200  # a web request's transaction came and went on the pool
     started = time.monotonic()

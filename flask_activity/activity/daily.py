@@ -212,7 +212,11 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     if hit is None and cache is not None and ttl > 0 and days > 1 and recount is not None and session is None:
         hit = cache.peek(key)
         if hit is not None and cache.claim(key):
-            recount(partial(_count_again, cache, key, count, windows[:-1], now))
+            try:
+                recount(partial(_count_again, cache, key, count, windows[:-1], now))
+            except BaseException:  # not started (no thread to be had): the next reader may try again
+                cache.release(key)
+                raise
     if hit is not None:
         counted_at, past = hit
         counts = [*(dict(c) for c in past), *_today(windows[-1:], count, today_key, cache, now, today_ttl)]

@@ -516,8 +516,10 @@ def test_bench_chart_script_runs_on_a_tiny_database(tmp_path: Path):
                               timeout=120)
     [run] = result["runs"]
     assert run["events_in_window"] > 0
-    for key in ("uncached_all", "uncached_item", "cached_all", "page_dashboard_ttl_default", "page_dashboard_ttl_0"):
+    for key in ("uncached_all", "uncached_item", "cached_all", "expired_served", "page_dashboard_ttl_default",
+                "page_dashboard_ttl_0"):
         assert run[key]["median_ms"] > 0
+    assert run["expired_recount_ms"] > 0
 
 
 def test_the_dashboards_live_counts_are_shared_for_live_ttl_seconds_then_counted_again(app, make_user):
