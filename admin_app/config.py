@@ -53,6 +53,9 @@ class Config:
     DASHBOARD_COUNT_CAP = 1000  # the dashboard's counters show "1,000+" beyond this (an exact count on request)
     # Seconds the dashboard chart reuses its counts of past days (today is always counted live); 0: count every time.
     DASHBOARD_CHART_TTL = 300
+    # Seconds between the scheduler's counts of the past days every web process reads (a small table of quarter
+    # hours, so a fresh process's first chart counts only today); 0: no shared table, each process counts its own.
+    DASHBOARD_COUNTS_REFRESH = 120
     REPORTS_DIR: str | None = None  # None: INSTANCE_DIR/reports
     REPORT_CHUNK_SIZE = 10_000
     REPORT_RUN_TIMEOUT = 6 * 3600  # a 'running' row older than this, from a dead process, is marked failed
@@ -221,7 +224,7 @@ REQUEST_LIMITS: dict[str, tuple[type, float]] = {
     "MAX_CONTENT_LENGTH": (int, 1), "MAX_QUERY_STRING_BYTES": (int, 1), "MAX_SEARCH_WORDS": (int, 1),
     "MAX_FILTERS": (int, 1), "EXPORT_SEND_TIMEOUT": (int, 1), "EXPORT_CONCURRENCY": (int, 1),
     "WEB_STATEMENT_TIMEOUT": (float, 0), "SESSION_MAX_AGE": (int, 60), "SESSION_IDLE_TIMEOUT": (int, 60),
-    "DATABASE_PING_IDLE": (float, 0),
+    "DATABASE_PING_IDLE": (float, 0), "DASHBOARD_COUNTS_REFRESH": (float, 0),
     # Deliveries (flask_activity.delivery; defaults in flask_activity.state.DEFAULTS).
     "SMTP_TIMEOUT": (float, 0.1), "WEBHOOK_TIMEOUT": (float, 0.1), "DELIVERY_MAX_ATTEMPTS": (int, 1),
     "DELIVERY_RETRY_WINDOW": (float, 0), "DELIVERY_RETRY_BASE": (float, 0), "DELIVERY_PAUSE_AFTER": (int, 1),

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_CHUNK_SIZE": 1000,
     "DASHBOARD_COUNT_CAP": 1000,
     "DASHBOARD_CHART_TTL": 300,
+    "DASHBOARD_COUNTS_REFRESH": 120,  # seconds between the scheduler's counts of the shared table; 0: none
     "DASHBOARD_LIVE_TTL": 5,  # seconds today's bar and the today / 7 days counts are reused by a process
     "REPORT_CHUNK_SIZE": 10_000,
     "REPORT_RUN_TIMEOUT": 6 * 3600,

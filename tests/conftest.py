@@ -37,8 +37,8 @@ pytest_plugins = ("tests.fuzzing", "tests.hosts")  # hypothesis profiles and fuz
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct-horse-battery"
 # Children first.
-TABLES = ("activity_deliveries", "activity_subscriptions", "activity_report_recipients", "report_runs", "items",
-          "bucketlists", "users")
+TABLES = ("activity_event_counts", "activity_event_counts_state", "activity_deliveries", "activity_subscriptions",
+          "activity_report_recipients", "report_runs", "items", "bucketlists", "users")
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

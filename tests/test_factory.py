@@ -37,6 +37,7 @@ COMMANDS: dict[str, list[list[str]]] = {
     "activity": [["--since"], ["--until"], ["--model"], ["--action"], ["--actor"], ["--record"], ["--limit"],
                  ["--cursor"], ["--format"]],
     "activity doctor": [["--format"], ["--migration"], ["--revision"], ["--down-revision"]],
+    "activity counts": [["--days"]],
     "bootstrap": [["--admin-email"], ["--demo-users"], ["--demo-items"]],
     "create-user": [["email"], ["--role"], ["--name"], ["--password-stdin"], ["--as"], ["--timezone"]],
     "db": [["-d", "--directory"], ["-x", "--x-arg"]],

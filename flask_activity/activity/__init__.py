@@ -2,7 +2,9 @@
 
 Modules, one job each: ``events`` (what the feed is made of), ``params`` (input and cursor tokens),
 ``statements`` (every SELECT), ``queries`` (running them), ``export`` (CSV), ``pgcopy`` (the libpq COPY reader),
-``daily`` (counts per window and per day, and their cache). Callers use ``from flask_activity import activity``.
+``daily`` (counts per window and per day, and their cache), ``day_statements`` (the statements counting them),
+``shared_counts`` (the table of quarter-hour counts the scheduler keeps for every process).
+Callers use ``from flask_activity import activity``.
 """
 from __future__ import annotations
 
@@ -46,6 +48,16 @@ from .queries import (
     page_for,
     person_summary,
 )
+from .shared_counts import (
+    STORED_DAYS,
+    EventCount,
+    EventCountsState,
+    Refreshed,
+    refresh_counts,
+    refresh_due,
+    shared_counts_ready,
+    stored_windows,
+)
 
 __all__ = [
     "ACTIONS",
@@ -55,6 +67,7 @@ __all__ = [
     "MAX_ID",
     "MAX_LIMIT",
     "PERSON_WINDOWS",
+    "STORED_DAYS",
     "SYSTEM_ACTOR",
     "ActivityFilter",
     "BadActivityQuery",
@@ -64,8 +77,11 @@ __all__ = [
     "DayCount",
     "DayCountCache",
     "Event",
+    "EventCount",
+    "EventCountsState",
     "Page",
     "PersonSummary",
+    "Refreshed",
     "actor_summary",
     "app_day_cache",
     "count_events",
@@ -87,5 +103,9 @@ __all__ = [
     "parse_id",
     "parse_limit",
     "person_summary",
+    "refresh_counts",
+    "refresh_due",
     "resolve_actor",
+    "shared_counts_ready",
+    "stored_windows",
 ]

@@ -14,8 +14,9 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from ..timefmt import start_of_day
+from .day_statements import day_select
 from .events import ACTIONS, ActivityFilter, BadActivityQuery, branches, check_actions, check_models, session_or_default
-from .statements import day_select
+from .shared_counts import stored_head, stored_windows
 
 MAX_CHART_DAYS = 366  # a year: one statement per day, so this bounds the round trips of one count
 
@@ -51,7 +52,10 @@ class DailyCounts:
     models: tuple[str, ...]  # () means every model
     days: tuple[DayCount, ...]
     counted_at: datetime  # when the past days were counted (earlier than ``now`` when they came from the cache)
-    cached: bool = False  # past days came from the cache; today is always counted live
+    cached: bool = False  # past days came from the cache or the shared counts
+    #: Today before this instant came from the shared counts too (as of ``counted_at``-ish: the table's last
+    #: refresh), only the minutes since were counted live; None: all of today was counted live.
+    live_since: datetime | None = None
 
     def totals(self) -> dict[str, int]:
         """Events per action over the whole range."""
@@ -75,7 +79,7 @@ def count_windows(windows: Sequence[tuple[datetime, datetime]], models: Sequence
     """Events per (model, action) in each ``[since, until)`` window, zero counts included; one statement a window.
 
     Exactly what count_events gives for ``ActivityFilter(since, until, models, actions)`` (the same branches, read
-    through cheaper terms: see statements.day_select), and what the dashboard's chart and the daily report count.
+    through cheaper terms: see day_statements.count_terms), and what the dashboard's chart and the daily report count.
     ``models`` and ``actions`` empty mean all; an unknown one raises BadActivityQuery.
     """
     chosen_models = tuple(sorted(dict.fromkeys(models)))
@@ -94,16 +98,19 @@ def count_windows(windows: Sequence[tuple[datetime, datetime]], models: Sequence
     return out
 
 
-def _today(window: Sequence[tuple[date, datetime, datetime]],
-           count: Callable[[Sequence[tuple[date, datetime, datetime]]], list[dict[str, int]]],
-           key: tuple[Any, ...], cache: DayCountCache | None, now: datetime, ttl: float) -> list[dict[str, int]]:
+TodayCount = tuple[dict[str, int], datetime | None]  # events per action, and where the live count began (or None)
+
+
+def _today(count: Callable[[], TodayCount], key: tuple[Any, ...], cache: DayCountCache | None, now: datetime,
+           ttl: float) -> TodayCount:
     """Today's count, reused from ``cache`` for ``ttl`` seconds when ttl > 0 (else counted now)."""
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 else None
     if hit is not None:
-        return [dict(c) for c in hit[1]]
-    counted = count(window)
+        counts, live_since = hit[1]
+        return dict(counts), live_since
+    counted = count()
     if cache is not None and ttl > 0:
-        cache.put(key, now, tuple(counted))
+        cache.put(key, now, counted)
     return counted
 
 
@@ -123,12 +130,12 @@ class DayCountCache:
     """
 
     def __init__(self, size: int = 128) -> None:
-        self._entries: OrderedDict[tuple[Any, ...], tuple[datetime, tuple[dict[Any, int], ...]]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[datetime, tuple[Any, ...]]] = OrderedDict()
         self._lock = threading.Lock()
         self._recounting: set[tuple[Any, ...]] = set()
         self.size = size
 
-    def peek(self, key: tuple[Any, ...]) -> tuple[datetime, tuple[dict[Any, int], ...]] | None:
+    def peek(self, key: tuple[Any, ...]) -> tuple[datetime, tuple[Any, ...]] | None:
         """The entry for ``key`` however old it is (a stale chart, served while it is counted again)."""
         with self._lock:
             return self._entries.get(key)
@@ -146,7 +153,7 @@ class DayCountCache:
             self._recounting.discard(key)
 
     def get(self, key: tuple[Any, ...], now: datetime,
-            ttl: float) -> tuple[datetime, tuple[dict[Any, int], ...]] | None:
+            ttl: float) -> tuple[datetime, tuple[Any, ...]] | None:
         with self._lock:
             entry = self._entries.get(key)
         if entry is None:
@@ -154,7 +161,7 @@ class DayCountCache:
         age = (now - entry[0]).total_seconds()
         return entry if 0 <= age < ttl else None  # a clock that went back counts as expired
 
-    def put(self, key: tuple[Any, ...], counted_at: datetime, past: tuple[dict[Any, int], ...]) -> None:
+    def put(self, key: tuple[Any, ...], counted_at: datetime, past: tuple[Any, ...]) -> None:
         with self._lock:
             self._entries[key] = (counted_at, past)
             self._entries.move_to_end(key)
@@ -188,7 +195,7 @@ Recount = Callable[[Callable[[], None]], None]
 
 def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str] | None = None,
                  session: Session | None = None, cache: DayCountCache | None = None, ttl: float = 0,
-                 today_ttl: float = 0, recount: Recount | None = None) -> DailyCounts:
+                 today_ttl: float = 0, recount: Recount | None = None, shared: bool = False) -> DailyCounts:
     """Events per action for each of the last ``days`` calendar days in ``zone`` (today included), oldest first.
 
     A day counts exactly what the feed shows for ``since=D 00:00, until=D+1 00:00`` in ``zone`` (the same
@@ -197,7 +204,11 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     counted, so the cost no longer grows with the busiest month. With ``recount`` too, past days whose ``ttl`` has
     run out are still served (``cached``, with their ``counted_at``) while one ``recount`` job counts them again
     for the next reader: on a large table the chart's 30 days take seconds, and no request should wait for them
-    after the first. Raises BadActivityQuery for an unknown model.
+    after the first. With ``shared``, past days not in ``cache`` are read from the shared counts table when it
+    was counted less than ``ttl`` seconds ago (shared_counts: the scheduler counts them once for every process),
+    so even a fresh process's first chart counts only today; and today, unless ``today_ttl`` is 0 (an exact
+    count), is the table's quarter hours so far plus a live count of the minutes since its last refresh
+    (``live_since``). Raises BadActivityQuery for an unknown model.
     """
     chosen = tuple(sorted(dict.fromkeys(m.lower() for m in models or ())))
     check_models(chosen)
@@ -206,9 +217,24 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     def count(part: Sequence[tuple[date, datetime, datetime]]) -> list[dict[str, int]]:
         return [_per_action(c) for c in count_windows([(s, u) for _, s, u in part], chosen, session=session)]
 
+    def count_today() -> TodayCount:
+        [(_, since, until)] = windows[-1:]
+        head = stored_head(since, chosen, now, ttl, session=session) if shared and today_ttl > 0 else None
+        if head is None:
+            return count(windows[-1:])[0], None
+        end, stored = head
+        tail = count_windows([(end, until)], chosen, session=session)[0]
+        return _per_action({k: n + tail[k] for k, n in stored.items()}), end
+
     key = (str(zone), chosen, days, windows[-1][0])
     today_key = (str(zone), chosen, "today", windows[-1][0])
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
+    if hit is None and shared and ttl > 0 and days > 1:
+        stored = stored_windows([(s, u) for _, s, u in windows[:-1]], chosen, now, ttl, session=session)
+        if stored is not None:
+            hit = (stored[0], tuple(_per_action(c) for c in stored[1]))
+            if cache is not None:  # kept until the table's counts are ttl old, then the table is read again
+                cache.put(key, stored[0], hit[1])
     if hit is None and cache is not None and ttl > 0 and days > 1 and recount is not None and session is None:
         hit = cache.peek(key)
         if hit is not None and cache.claim(key):
@@ -217,14 +243,16 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
             except BaseException:  # not started (no thread to be had): the next reader may try again
                 cache.release(key)
                 raise
+    live_since = None
     if hit is not None:
         counted_at, past = hit
-        counts = [*(dict(c) for c in past), *_today(windows[-1:], count, today_key, cache, now, today_ttl)]
+        today, live_since = _today(count_today, today_key, cache, now, today_ttl)
+        counts = [*(dict(c) for c in past), today]
     else:
         counted_at, counts = now, count(windows)
         if cache is not None and ttl > 0 and days > 1:
             cache.put(key, now, tuple(counts[:-1]))
             if today_ttl > 0:
-                cache.put(today_key, now, tuple(counts[-1:]))
+                cache.put(today_key, now, (counts[-1], None))
     return DailyCounts(zone, chosen, tuple(DayCount(d, s, u, c) for (d, s, u), c in zip(windows, counts, strict=True)),
-                       counted_at, cached=hit is not None)
+                       counted_at, cached=hit is not None, live_since=live_since)

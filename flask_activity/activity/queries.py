@@ -153,17 +153,18 @@ class DashboardSummary:
 def dashboard_summary(zone: ZoneInfo, now: datetime, chart_model: str = "", chart_days: int = 30,
                       latest: int = 20, cap: int | None = None, cache: DayCountCache | None = None, ttl: float = 0,
                       session: Session | None = None, live_ttl: float = 0,
-                      recount: Recount | None = None) -> DashboardSummary:
+                      recount: Recount | None = None, shared: bool = False) -> DashboardSummary:
     """Everything the dashboard shows from the feed, for a reader in ``zone`` at ``now``.
 
     The chart counts ``chart_days`` days of ``chart_model`` (empty: every model), through ``cache`` for ``ttl``
     seconds (see daily_counts); it is counted first, so an unknown model raises BadActivityQuery before any
     other query. Counts stop at ``cap`` so the page costs the same on a busy day (None counts everything). With
     ``live_ttl`` > 0, today's bar and the today / 7 days counts are reused from ``cache`` that many seconds: many
-    admins on the dashboard share one count per process rather than one each. ``recount``: see daily_counts.
+    admins on the dashboard share one count per process rather than one each. ``recount`` and ``shared``: see
+    daily_counts.
     """
     daily = daily_counts(chart_days, zone, now, [chart_model] if chart_model else None, session=session,
-                         cache=cache, ttl=ttl, today_ttl=live_ttl, recount=recount)
+                         cache=cache, ttl=ttl, today_ttl=live_ttl, recount=recount, shared=shared)
     today = start_of_day(now.astimezone(zone).date(), zone)
     week = now - timedelta(days=7)
     page = fetch_page(ActivityFilter(), limit=latest, session=session)

@@ -7,12 +7,10 @@ action ranks) rather than text, so SQLite and PostgreSQL order identically (no c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     CompoundSelect,
     Integer,
@@ -243,52 +241,3 @@ def export_select(flt: ActivityFilter, chosen: list[Branch]) -> tuple[Subquery, 
     parts = [branch_select(n, c, a, flt, None, None, model_rank=names.index(n)).order_by(None) for n, c, a in chosen]
     events = union_all(*parts).subquery("events")
     return events, [events.c.at.desc(), events.c.model_rank.desc(), events.c.id.desc(), events.c.action_rank.desc()]
-
-
-@dataclass(frozen=True)
-class DaySelect:
-    """The statement counting one window, and the (model, action) each of its rows' ``term`` number counts for."""
-
-    statement: CompoundSelect
-    terms: tuple[tuple[str, str], ...]
-
-
-def day_select(models: tuple[str, ...], actions: tuple[str, ...] = ()) -> DaySelect:
-    """(term, n) rows counting every branch in one window (_day_select, kept per app and shape)."""
-    return _day_select(state(), models, actions)
-
-
-@per_state_cache(maxsize=64)
-def _day_select(st: ActivityState, models: tuple[str, ...], actions: tuple[str, ...] = ()) -> DaySelect:
-    """(term, n) rows counting every branch in one window ``:lo <= at < :hi``, built once per shape.
-
-    ``models`` and ``actions`` as in ActivityFilter (empty: all); a branch's events are the sum of the n of its
-    terms (``terms[term]`` names the branch of each row). Each term is one ``count(*)`` over its own (timestamp, id)
-    index range and nothing more (bucketing rows with a CASE over 30 day edges cost 4x more on SQLite: 73 against
-    18.5 ms at 100k items; docs/PERFORMANCE.md). The ``updated`` branch is counted as the feed defines it, in two
-    index-only-friendly terms: rows with ``updated_at > created_at`` (its partial index holds exactly these) minus
-    those among them whose update was their deletion (``updated_at = deleted_at``, read from the small deleted
-    index); the feed's ``deleted_at IS NULL OR updated_at != deleted_at`` would read the table row of every update.
-
-    One window per statement, run once per window: a statement of all 30 days (360 counts) was one round trip but
-    took SQLAlchemy 0.2-1.5 s to compile for every new engine; this one takes about 20 ms (docs/PERFORMANCE.md).
-    """
-    everything = ActivityFilter()
-    lo: BindParameter[datetime] = bindparam("lo")  # no type_: each comparison gives it its column's type
-    hi: BindParameter[datetime] = bindparam("hi")
-    parts: list[Select] = []
-    terms: list[tuple[str, str]] = []
-    for name, cls, action in branches(ActivityFilter(models=models, actions=actions)):
-        at = branch_columns(cls, action)[0]
-        if action == "updated" and cls.exact and "deleted_at" in cls.columns:
-            created, updated, deleted = cls.time("created_at"), cls.time("updated_at"), cls.time("deleted_at")
-            wheres = [(1, at, (updated > created,)),
-                      (-1, deleted, (deleted.is_not(None), updated == deleted, updated > created))]
-        else:
-            wheres = [(1, at, tuple(branch_where(cls, action, everything)))]
-        for sign, column, conds in wheres:
-            n = (func.count() if sign > 0 else -func.count()).label("n")
-            term = literal_column(str(len(terms)), Integer).label("term")  # a number we count, not input
-            parts.append(select(term, n).where(*conds, column >= lo, column < hi))
-            terms.append((name, action))
-    return DaySelect(union_all(*parts), tuple(terms))

@@ -40,7 +40,7 @@ class DashboardView(ActivityAccessMixin, AdminIndexView):
         try:  # the chart is counted first: a bad chart_model costs no query
             summary = activity.dashboard_summary(zone, utcnow(), chart_model, self.chart_days, cap=cap,
                                                  cache=activity.app_day_cache(), ttl=ttl, live_ttl=live_ttl,
-                                                 recount=in_background)
+                                                 recount=in_background, shared=shared_counts())
         except activity.BadActivityQuery as exc:
             return bad_request(f"chart_model: {exc}")
         chart_href = self._chart_feed_urls(zone, chart_model)
@@ -99,6 +99,12 @@ class DashboardView(ActivityAccessMixin, AdminIndexView):
 
 #: The feed form's own words for the query layer's parameter names.
 FIELD_LABELS = {"since": "From", "until": "To (before)", "model": "Model", "action": "Action", "actor": "By"}
+
+
+def shared_counts() -> bool:
+    """Read the chart's past days from the shared counts table: the scheduler keeps it (DASHBOARD_COUNTS_REFRESH)
+    and it exists in this database."""
+    return float(current_app.config["DASHBOARD_COUNTS_REFRESH"]) > 0 and activity.shared_counts_ready()
 
 
 def in_background(job: Callable[[], None]) -> None:

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from .. import activity
 from ..csvsafe import csv_lines
 from ..timefmt import display_zone, format_local
+from ..types import utcnow
 from .errors import db_errors, fail
 
 
@@ -64,3 +65,20 @@ def activity_command(ctx: click.Context, **opts: Any) -> None:
         click.echo("(no events)")
     if cursor:
         click.echo(f"older: --cursor {cursor}")
+
+
+@click.command("counts")
+@click.option("--days", default=activity.STORED_DAYS, show_default=True, type=click.IntRange(1, 400),
+              help="Days of quarter-hour counts to keep (the chart shows 30; a day more covers every zone).")
+@with_appcontext
+@db_errors
+def counts_command(days: int) -> None:
+    """Count the dashboard's shared counts again now (the scheduler does it every DASHBOARD_COUNTS_REFRESH
+    seconds; this is for a host that runs no scheduler, from cron, or to see what a refresh costs)."""
+    if not activity.shared_counts_ready():
+        fail(f"the table {activity.EventCount.__tablename__} is missing: run 'manage.py init-db' (or add the "
+             "migration 'flask activity doctor --migration' writes)")
+    done = activity.refresh_counts(utcnow(), days=days)
+    if done is not None:  # always, without if_older_than
+        click.echo(f"counted {done.events:,} events into {done.rows:,} quarter hours from {format_local(done.since)} "
+                   f"to {format_local(done.until)} in {done.duration_ms:,} ms")

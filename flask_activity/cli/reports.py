@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -16,6 +17,7 @@ from flask.cli import with_appcontext
 
 from flask_activity.reporting.models import ReportRun
 
+from .. import activity
 from ..delivery import deliverer, report_delivery
 from ..reporting import runner, runs
 from ..reporting.definition import ReportDefinition, ReportError
@@ -182,8 +184,8 @@ def _delivered(defs: dict[str, ReportDefinition], echo: Callable[[ReportRun], No
 @with_appcontext
 @db_errors
 def schedule_command(names: tuple[str, ...], once: bool) -> None:
-    """Run scheduled reports and subscription deliveries in the foreground until SIGTERM or Ctrl+C (its own
-    process, never a web worker)."""
+    """Run scheduled reports and subscription deliveries, and keep the dashboard's shared counts, in the
+    foreground until SIGTERM or Ctrl+C (its own process, never a web worker)."""
     chosen = {n: _report(n) for n in names} if names else load_reports()
     for defn in chosen.values():
         if names and not defn.schedule:
@@ -200,6 +202,7 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
         runner.recover()
         tick(chosen, utcnow(), on_run=on_run)
         deliverer.tick(utcnow())
+        activity.refresh_due(utcnow())
         return
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
@@ -212,10 +215,11 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     scheduled = [d.name for d in chosen.values() if d.schedule]
+    every = float(current_app.config["DASHBOARD_COUNTS_REFRESH"])
     click.echo(f"scheduler started (pid {os.getpid()}): {', '.join(scheduled) or 'no scheduled reports'}; "
-               f"catch-up: {catch_up}")
+               f"catch-up: {catch_up}; dashboard counts: " + (f"every {every:g} s" if every > 0 else "off"))
     try:
-        serve(chosen, stop, on_run=on_run, also=deliverer.serve_tick)
+        serve(chosen, stop, on_run=on_run, also=_also_due)
     except KeyboardInterrupt:
         click.echo("scheduler interrupted", err=True)
         sys.exit(130)
@@ -223,6 +227,12 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo("scheduler stopped")
+
+
+def _also_due(now: datetime) -> datetime | None:
+    """The scheduler's other work at each wake-up: deliveries, then the dashboard's shared counts; when next due."""
+    nexts = (deliverer.serve_tick(now), activity.refresh_due(now))
+    return min((n for n in nexts if n is not None), default=None)
 
 
 @report_group.command("prune")

@@ -1,29 +1,15 @@
-"""The extension's own table: one row per report run. On its own metadata, so a host's models never include it;
-a host creates it with ``ActivityReporting.create_tables()`` or its migrations (``flask activity doctor`` prints
-the operation)."""
+"""The extension's report-run table: one row per report run, on the extension's own metadata (tables.py)."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, MetaData, String, Text, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
 
+from ..tables import NAMING, ActivityModel
 from ..types import UTCDateTime, utcnow
 
-# Stable constraint names, so Alembic migrations work the same on SQLite and PostgreSQL.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class ActivityModel(DeclarativeBase):
-    """The extension's declarative base: its metadata holds only the extension's tables."""
-
-    metadata = MetaData(naming_convention=NAMING)
+__all__ = ["NAMING", "ActivityModel", "ReportRun"]
 
 
 class ReportRun(ActivityModel):
