@@ -18,14 +18,19 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from jinja2 import TemplateError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.local import LocalProxy
 
+from admin_app.extensions import db
+from flask_activity import activity
 from flask_activity.cli.errors import db_errors
+from flask_activity.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +127,18 @@ def precompile_templates(app: Flask) -> int:
     return compiled
 
 
+def compile_statements(app: Flask) -> None:
+    """Run the dashboard's statements once before serving (activity.warm_up), so every worker starts with them
+    compiled. Optional: with the database unreachable the server still starts, and says so."""
+    try:
+        activity.warm_up(ZoneInfo(app.config["APP_TIMEZONE"]), utcnow(), int(app.config["DASHBOARD_COUNT_CAP"]))
+    except SQLAlchemyError as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        click.echo(f"note: the dashboard's statements are compiled on first use: the database said {first}", err=True)
+    finally:
+        db.session.remove()
+
+
 def serve_forked(workers: int, serve_one: Callable[[], None], restart_pause: float = 1.0) -> None:
     """Run ``serve_one`` in ``workers`` child processes until SIGTERM/SIGINT, restarting any that exits (after a
     pause that doubles, up to 30 s, while workers keep dying)."""
@@ -215,6 +232,7 @@ def run_command(host: str, port: int, threads: int, workers: int | None) -> None
                        "(RATELIMIT_STORAGE_URI=memory://); with a shared store (redis://...) every core is used",
                        err=True)
     precompile_templates(app)
+    compile_statements(app)
     send_timeout = int(app.config["EXPORT_SEND_TIMEOUT"])
     many = count > 1 and hasattr(socket, "SO_REUSEPORT")
     # A port in use fails here, in the parent, with a plain bind: a socket without SO_REUSEPORT cannot share the

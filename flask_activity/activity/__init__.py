@@ -47,6 +47,7 @@ from .queries import (
     iter_events,
     page_for,
     person_summary,
+    warm_up,
 )
 from .shared_counts import (
     STORED_DAYS,
@@ -108,4 +109,5 @@ __all__ = [
     "resolve_actor",
     "shared_counts_ready",
     "stored_windows",
+    "warm_up",
 ]

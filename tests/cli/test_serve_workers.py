@@ -128,3 +128,34 @@ def test_the_server_compiles_every_template_before_it_serves(app) -> None:  # ty
     compiled = precompile_templates(app)
     names = {key[1] for key in cache}
     assert compiled >= 20 and {"activity/dashboard.html", "admin/app_base.html", "activity/feed.html"} <= names
+
+
+def test_the_server_compiles_the_dashboards_statements_before_it_serves(app, admin_client) -> None:  # type: ignore[no-untyped-def]
+    """activity.warm_up runs the dashboard's statements once before the workers fork: the first dashboard then
+    compiles none of the chart's, the counters', the latest events' or the shared counts' statements itself."""
+    from admin_app.cli.serve import compile_statements
+    from admin_app.extensions import db
+
+    with app.app_context():
+        cache = db.engine._compiled_cache
+        cache.clear()
+        compile_statements(app)
+        warmed = set(cache)
+    assert any("AS term" in str(v) for v in cache.values()), "the chart's day statement was compiled"
+    assert admin_client.get("/admin/").status_code == 200
+    new = [str(cache[k]) for k in cache if k not in warmed]
+    own = ("AS term", "model_rank", "activity_event_counts", "count(*) AS n")
+    assert [s[:80] for s in new if any(mark in s for mark in own)] == []
+
+
+def test_a_database_that_cannot_be_reached_at_start_is_a_note_not_a_failure(capsys) -> None:  # type: ignore[no-untyped-def]
+    from admin_app import create_app
+    from admin_app.cli.serve import compile_statements
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "x",
+                      "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:9/nothing"})
+    with app.app_context():
+        compile_statements(app)
+    err = capsys.readouterr().err
+    assert err.startswith("note: the dashboard's statements are compiled on first use: the database said ")
+    assert len(err.splitlines()) == 1
