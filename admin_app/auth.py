@@ -192,7 +192,8 @@ def init_rate_limits(app: Flask) -> None:
         limiter.init_app(app)
     except ConfigurationError as exc:
         raise ConfigError(f"RATELIMIT_STORAGE_URI={app.config.get('RATELIMIT_STORAGE_URI')!r} cannot be used "
-                          f"({exc}); use memory:// or redis://host:6379 (pip install redis)") from exc
+                          f"({exc}); use sqlite:////path/ratelimits.db (one machine), redis://host:6379 (several; "
+                          "pip install redis) or memory:// (one process)") from exc
     app.extensions["login_limiter"] = limiter
     # Flask-Limiter looks at every request; only login has limits, so let every other one skip the lookups.
     limiter.request_filter(lambda: request.endpoint != "auth.login")

@@ -71,8 +71,9 @@ class Config:
     RATELIMIT_ENABLED = True
     LOGIN_RATE_LIMIT_ACCOUNT = "5 per minute"
     LOGIN_RATE_LIMIT_ADDRESS = "20 per minute"
-    # memory:// counts in each process: with several web workers use redis://127.0.0.1:6379 (pip install redis).
-    RATELIMIT_STORAGE_URI = "memory://"
+    # None: a SQLite file in INSTANCE_DIR (ratelimits.db), shared by every worker process on this machine (so
+    # `manage.py run` uses every core); memory:// counts in each process; redis://host:6379 across machines.
+    RATELIMIT_STORAGE_URI: str | None = None
     RATELIMIT_STRATEGY = "moving-window"  # "5 per minute" means any 60 s, not twice 5 around a minute boundary
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis down: count in memory per process rather than fail logins
     # What one web request may cost (docs/RELIABILITY.md). A body over MAX_CONTENT_LENGTH bytes is refused (413)
@@ -107,6 +108,7 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     PASSWORD_METHOD = "pbkdf2:sha256:1000"
     RATELIMIT_ENABLED = False  # tests log in many times a minute; tests/security/ turn it on where they need it
+    RATELIMIT_STORAGE_URI = "memory://"  # each test app counts alone (a shared file would carry counts across tests)
     REPORT_RUN_NOW_WAIT = 30  # tests read Run now's outcome at once; tests/reporting/test_run_now.py sets 0
 
 
@@ -133,6 +135,8 @@ def load_config(app: Flask, config: type[Config] | dict[str, Any] | None) -> Non
         instance.mkdir(parents=True, exist_ok=True)
     if not app.config.get("REPORTS_DIR"):
         app.config["REPORTS_DIR"] = str(instance / "reports")
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = f"sqlite:///{instance.resolve() / 'ratelimits.db'}"
     check_database_url("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
     if app.config.get("REPORTS_DATABASE_URL"):
         check_database_url("REPORTS_DATABASE_URL", app.config["REPORTS_DATABASE_URL"])

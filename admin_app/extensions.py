@@ -12,6 +12,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from . import ratelimit_store  # noqa: F401  (registers the sqlite:// limiter storage with Flask-Limiter)
 from .dbutil import WebSession
 
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.

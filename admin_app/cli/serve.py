@@ -208,8 +208,8 @@ def serve_forked(workers: int, serve_one: Callable[[], None], restart_pause: flo
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker process.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Worker processes (default: WEB_CONCURRENCY, else one per core when login limits are kept in a "
-                   "shared store such as redis://, 1 with the in-memory default). Each is a waitress server on the "
+              help="Worker processes (default: WEB_CONCURRENCY, else one per core; 1 when login limits are counted "
+                   "in memory, RATELIMIT_STORAGE_URI=memory://). Each is a waitress server on the "
                    "port; more workers use more cores and more memory (about 100 MB each).")
 @with_appcontext
 @db_errors
@@ -225,11 +225,11 @@ def run_command(host: str, port: int, threads: int, workers: int | None) -> None
     if limits_per_process(app.config):
         if count > 1:
             click.echo(f"warning: login limits are counted in each worker's memory (RATELIMIT_STORAGE_URI="
-                       f"memory://): {count} workers allow {count} times the attempts; set RATELIMIT_STORAGE_URI="
-                       "redis://... to share them", err=True)
+                       f"memory://): {count} workers allow {count} times the attempts; unset it (a file the workers "
+                       "share) or set redis://... to count once", err=True)
         elif workers is None and usable_cores() > 1:
             click.echo(f"note: 1 worker of {usable_cores()} cores, because login limits are counted in memory "
-                       "(RATELIMIT_STORAGE_URI=memory://); with a shared store (redis://...) every core is used",
+                       "(RATELIMIT_STORAGE_URI=memory://); unset it (a file the workers share) to use every core",
                        err=True)
     precompile_templates(app)
     compile_statements(app)
