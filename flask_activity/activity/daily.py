@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ..timefmt import start_of_day
 from .day_statements import day_select
 from .events import ACTIONS, ActivityFilter, BadActivityQuery, branches, check_actions, check_models, session_or_default
-from .shared_counts import stored_head, stored_windows
+from .shared_counts import refresh_counts, stored_head, stored_windows
 
 MAX_CHART_DAYS = 366  # a year: one statement per day, so this bounds the round trips of one count
 
@@ -183,6 +183,28 @@ def _count_again(cache: DayCountCache, key: tuple[Any, ...],
         cache.release(key)
 
 
+SHARED_REFRESH = ("shared counts", "refresh")  # the claim that one thread of this process refreshes the table
+
+
+def _refresh_in_background(cache: DayCountCache, recount: Recount, now: datetime, ttl: float) -> None:
+    """Start one refresh of the shared table (no scheduler keeps it, or it fell behind); one per process at a time,
+    and across processes refresh_counts' lock and ``if_older_than`` leave the work to whichever comes first."""
+    if not cache.claim(SHARED_REFRESH):
+        return
+    try:
+        recount(partial(_refresh_shared, cache, now, ttl))
+    except BaseException:  # not started: the next reader may try again
+        cache.release(SHARED_REFRESH)
+        raise
+
+
+def _refresh_shared(cache: DayCountCache, now: datetime, ttl: float) -> None:
+    try:
+        refresh_counts(now, if_older_than=ttl)
+    finally:
+        cache.release(SHARED_REFRESH)
+
+
 def app_day_cache() -> DayCountCache:
     """The current app's cache of past days' counts (one per app, so two apps never share numbers)."""
     cache: DayCountCache = current_app.extensions.setdefault("activity_day_counts", DayCountCache())
@@ -208,7 +230,10 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     was counted less than ``ttl`` seconds ago (shared_counts: the scheduler counts them once for every process),
     so even a fresh process's first chart counts only today; and today, unless ``today_ttl`` is 0 (an exact
     count), is the table's quarter hours so far plus a live count of the minutes since its last refresh
-    (``live_since``). Raises BadActivityQuery for an unknown model.
+    (``live_since``). With ``recount`` too, a table older than ``ttl`` (no scheduler keeps it, or it fell behind) is
+    served as it is, with its ``counted_at``, while one ``recount`` job refreshes it for every process: once the
+    table was filled, no process's first chart counts the past days itself. Raises BadActivityQuery for an
+    unknown model.
     """
     chosen = tuple(sorted(dict.fromkeys(m.lower() for m in models or ())))
     check_models(chosen)
@@ -217,9 +242,11 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     def count(part: Sequence[tuple[date, datetime, datetime]]) -> list[dict[str, int]]:
         return [_per_action(c) for c in count_windows([(s, u) for _, s, u in part], chosen, session=session)]
 
+    table_age = ttl  # how old the shared table may be for today's head (any age while it is being refreshed)
+
     def count_today() -> TodayCount:
         [(_, since, until)] = windows[-1:]
-        head = stored_head(since, chosen, now, ttl, session=session) if shared and today_ttl > 0 else None
+        head = stored_head(since, chosen, now, table_age, session=session) if shared and today_ttl > 0 else None
         if head is None:
             return count(windows[-1:])[0], None
         end, stored = head
@@ -230,11 +257,16 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     today_key = (str(zone), chosen, "today", windows[-1][0])
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
     if hit is None and shared and ttl > 0 and days > 1:
-        stored = stored_windows([(s, u) for _, s, u in windows[:-1]], chosen, now, ttl, session=session)
-        if stored is not None:
+        stored = stored_windows([(s, u) for _, s, u in windows[:-1]], chosen, now, float("inf"), session=session)
+        fresh = stored is not None and 0 <= (now - stored[0]).total_seconds() < ttl
+        refreshing = stored is not None and not fresh and cache is not None and recount is not None and session is None
+        if stored is not None and (fresh or refreshing):
             hit = (stored[0], tuple(_per_action(c) for c in stored[1]))
-            if cache is not None:  # kept until the table's counts are ttl old, then the table is read again
-                cache.put(key, stored[0], hit[1])
+        if fresh and cache is not None and hit is not None:  # kept until the table is ttl old, then read again
+            cache.put(key, hit[0], hit[1])
+        if refreshing and cache is not None and recount is not None:  # served as it is while one thread refreshes
+            _refresh_in_background(cache, recount, now, ttl)
+            table_age = float("inf")
     if hit is None and cache is not None and ttl > 0 and days > 1 and recount is not None and session is None:
         hit = cache.peek(key)
         if hit is not None and cache.claim(key):

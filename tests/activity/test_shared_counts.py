@@ -143,6 +143,27 @@ def test_today_is_the_tables_quarter_hours_and_a_live_count_of_the_minutes_since
     assert exact.live_since is None and exact.days[-1].counts["created"] == 4, "an exact count is all live"
 
 
+def test_a_stale_table_is_served_while_one_job_refreshes_it(app, make_user):
+    """No scheduler (or one that fell behind): the table as it is serves the chart, with its counted_at, and one
+    job per process refreshes it for every process; no request counts the past days itself."""
+    owner = make_user("owner@example.com")
+    bl = _bucketlist(owner.id, LONG_AGO)
+    _items(bl, [(NOW - 2 * DAY, None, None)])
+    refresh_counts(NOW)
+    _items(bl, [(NOW - 2 * DAY, None, None)])
+    later, cache, jobs = NOW + timedelta(seconds=400), DayCountCache(), []
+
+    stale = daily_counts(30, UTC_ZONE, later, ["item"], cache=cache, ttl=300, shared=True, recount=jobs.append)
+    assert stale.cached and stale.counted_at == NOW and stale.days[-3].counts["created"] == 1
+    daily_counts(30, UTC_ZONE, later, ["bucketlist"], cache=cache, ttl=300, shared=True, recount=jobs.append)
+    assert len(jobs) == 1, "one refresh of the table serves every chart"
+
+    jobs[0]()
+    fresh = daily_counts(30, UTC_ZONE, later, ["item"], cache=cache, ttl=300, shared=True, recount=jobs.append)
+    assert fresh.counted_at == later and fresh.days[-3].counts["created"] == 2 and len(jobs) == 1
+    assert db.session.scalar(select(EventCountsState.counted_at)) == later
+
+
 def test_two_refreshes_at_once_take_turns(app):
     """Two scheduler processes refreshing together: no duplicate key, and the second finds the work done."""
     results: list[object] = []
@@ -183,6 +204,17 @@ def test_the_dashboard_of_a_fresh_process_reads_the_table(app, admin_client, adm
     assert admin_client.get("/admin/").status_code == 200 and "counted" in page
     [entry] = [v for k, v in activity.app_day_cache()._entries.items() if k[2] == 30]
     assert sum(c["created"] for c in entry[1]) == 3
+
+
+def test_the_dashboard_refreshes_a_stale_table_in_a_thread(app, admin_client, admin_user):
+    assert refresh_counts(datetime.now(UTC) - timedelta(seconds=400)) is not None  # a table 400 s old
+    activity.app_day_cache().clear()
+    assert admin_client.get("/admin/").status_code == 200
+    for thread in threading.enumerate():
+        if thread.name == "chart-recount":
+            thread.join(timeout=60)
+    counted = db.session.scalar(select(EventCountsState.counted_at))
+    assert (datetime.now(UTC) - counted).total_seconds() < 60, "refreshed by the dashboard's thread"
 
 
 def test_the_scheduler_refreshes_when_due_and_says_when_next(app):
