@@ -56,6 +56,9 @@ class SQLiteFileStorage(Storage, MovingWindowSupport):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():  # a forked worker opens its own
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Its keys are addresses and typed emails: readable by this user only (SQLite gives its -wal and -shm
+            # files the same mode).
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # a crash may lose the last attempts, never the file

@@ -61,8 +61,10 @@ def app_env(url: str, data_dir: Path) -> dict[str, str]:
     instance = data_dir / "instance"
     instance.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "METRICS_ENABLED")}
+    # Login limits counted in each server process, as before the file store: a run starts dozens of servers and
+    # logs each in, which a store shared across them would refuse after five a minute.
     env.update(DATABASE_URL=url, SECRET_KEY=BENCH_SECRET, INSTANCE_DIR=str(instance),
-               REPORTS_DIR=str(instance / "reports"), PYTHONPATH=str(ROOT))
+               REPORTS_DIR=str(instance / "reports"), PYTHONPATH=str(ROOT), RATELIMIT_STORAGE_URI="memory://")
     return env
 
 

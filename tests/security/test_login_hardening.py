@@ -426,6 +426,7 @@ def test_the_file_store_keeps_moving_and_fixed_windows(tmp_path):
 
     store = SQLiteFileStorage(f"sqlite:///{tmp_path / 'w.db'}")
     assert store.check() and store.get_moving_window("k", 2, 60)[1] == 0
+    assert (tmp_path / "w.db").stat().st_mode & 0o777 == 0o600  # addresses and emails: this user's only
     assert store.acquire_entry("k", 2, 60) and store.acquire_entry("k", 2, 60) and not store.acquire_entry("k", 2, 60)
     assert not store.acquire_entry("other", 1, 60, amount=2)
     start, used = store.get_moving_window("k", 2, 60)
