@@ -51,7 +51,8 @@ class Config:
     PASSWORD_METHOD = "scrypt"
     EXPORT_CHUNK_SIZE = 1000
     DASHBOARD_COUNT_CAP = 1000  # the dashboard's counters show "1,000+" beyond this (an exact count on request)
-    # Seconds the dashboard chart reuses its counts of past days (today is always counted live); 0: count every time.
+    # Seconds the dashboard chart's past days may be old (a process's own count, or the shared counts below) before
+    # they are counted again; 0: count every time.
     DASHBOARD_CHART_TTL = 300
     # Seconds between the scheduler's counts of the past days every web process reads (a small table of quarter
     # hours, so a fresh process's first chart counts only today); 0: no shared table, each process counts its own.

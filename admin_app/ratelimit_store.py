@@ -50,15 +50,18 @@ class SQLiteFileStorage(Storage, MovingWindowSupport):
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
-        return sqlite3.Error
+        return (sqlite3.Error, OSError)
 
     def _db(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():  # a forked worker opens its own
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Its keys are addresses and typed emails: readable by this user only (SQLite gives its -wal and -shm
-            # files the same mode).
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Its keys name client addresses and accounts: readable by this user only (SQLite gives its -wal
+                # and -shm files the same mode).
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            except OSError as exc:  # a storage error, so Flask-Limiter falls back to memory instead of a 500
+                raise sqlite3.OperationalError(f"cannot open {self.path}: {exc.strerror}") from exc
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # a crash may lose the last attempts, never the file
@@ -126,7 +129,7 @@ class SQLiteFileStorage(Storage, MovingWindowSupport):
     def check(self) -> bool:
         try:
             self._db().execute("SELECT 1").fetchone()
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             return False
         return True
 

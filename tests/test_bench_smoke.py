@@ -94,8 +94,11 @@ def test_stack_quick_run_measures_the_app_against_the_bare_stack(tmp_path: Path)
     assert set(run["documented_server"]) >= {"1 worker"}
     for fig in run["documented_server"].values():
         assert fig["errors"] == 0 and fig["requests_per_s"] > 0
-    for cold in run["cold"].values():  # gunicorn and manage.py run
-        _numbers(cold["first_dashboard_ms"], "best", "worst")
+    for server in ("gunicorn", "manage.py run"):
+        for key in ("first_dashboard_ms", "first_dashboard_own_count_ms", "first_feed_json_ms"):
+            _numbers(run["cold"][server][key], "best", "worst")
+    assert len(run["cold"]["refresh_ms"]) == 2 and all(ms >= 0 for ms in run["cold"]["refresh_ms"])
+    assert run["refresh_ms"] >= 0  # the shared counts, refreshed before the warm dashboard
     assert run["writer"].get("locked", 0) == 0 and run["server_log"].get("database_is_locked", 0) == 0
 
 

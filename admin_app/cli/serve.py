@@ -30,7 +30,6 @@ from werkzeug.local import LocalProxy
 from admin_app.extensions import db
 from flask_activity import activity
 from flask_activity.cli.errors import db_errors
-from flask_activity.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +130,8 @@ def compile_statements(app: Flask) -> None:
     """Run the dashboard's statements once before serving (activity.warm_up), so every worker starts with them
     compiled. Optional: with the database unreachable the server still starts, and says so."""
     try:
-        activity.warm_up(ZoneInfo(app.config["APP_TIMEZONE"]), utcnow(), int(app.config["DASHBOARD_COUNT_CAP"]))
+        shared = float(app.config["DASHBOARD_COUNTS_REFRESH"]) > 0 and activity.shared_counts_ready()
+        activity.warm_up(ZoneInfo(app.config["APP_TIMEZONE"]), int(app.config["DASHBOARD_COUNT_CAP"]), shared=shared)
     except SQLAlchemyError as exc:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         click.echo(f"note: the dashboard's statements are compiled on first use: the database said {first}", err=True)

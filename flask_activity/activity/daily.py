@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ..timefmt import start_of_day
 from .day_statements import day_select
 from .events import ACTIONS, ActivityFilter, BadActivityQuery, branches, check_actions, check_models, session_or_default
-from .shared_counts import refresh_counts, stored_head, stored_windows
+from .shared_counts import Held, refresh_counts, stored_prefix, table_state
 
 MAX_CHART_DAYS = 366  # a year: one statement per day, so this bounds the round trips of one count
 
@@ -244,29 +244,42 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
 
     table_age = ttl  # how old the shared table may be for today's head (any age while it is being refreshed)
 
+    def from_table(held: Held, part: Sequence[tuple[datetime, datetime]]
+                   ) -> tuple[list[dict[str, int]], datetime] | None:
+        """``part``'s counts: what the table holds, plus a live count of each window after the table's end."""
+        found = stored_prefix(held, part, chosen, session=session)
+        if found is None:
+            return None
+        counts, end = found
+        rest = [(max(s, end), u) for s, u in part if u > end]
+        for k, live in zip(range(len(part) - len(rest), len(part)), count_windows(rest, chosen, session=session),
+                           strict=True):
+            counts[k] = {key: n + live[key] for key, n in counts[k].items()}
+        return [_per_action(c) for c in counts], end
+
     def count_today() -> TodayCount:
         [(_, since, until)] = windows[-1:]
-        head = stored_head(since, chosen, now, table_age, session=session) if shared and today_ttl > 0 else None
-        if head is None:
+        held = table_state(session) if shared and today_ttl > 0 else None
+        found = from_table(held, [(since, until)]) if held is not None and held.fresh(now, table_age) else None
+        if found is None:
             return count(windows[-1:])[0], None
-        end, stored = head
-        tail = count_windows([(end, until)], chosen, session=session)[0]
-        return _per_action({k: n + tail[k] for k, n in stored.items()}), end
+        return found[0][0], found[1]
 
     key = (str(zone), chosen, days, windows[-1][0])
     today_key = (str(zone), chosen, "today", windows[-1][0])
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
     if hit is None and shared and ttl > 0 and days > 1:
-        stored = stored_windows([(s, u) for _, s, u in windows[:-1]], chosen, now, float("inf"), session=session)
-        fresh = stored is not None and 0 <= (now - stored[0]).total_seconds() < ttl
-        refreshing = stored is not None and not fresh and cache is not None and recount is not None and session is None
-        if stored is not None and (fresh or refreshing):
-            hit = (stored[0], tuple(_per_action(c) for c in stored[1]))
-        if fresh and cache is not None and hit is not None:  # kept until the table is ttl old, then read again
-            cache.put(key, hit[0], hit[1])
-        if refreshing and cache is not None and recount is not None:  # served as it is while one thread refreshes
+        held = table_state(session)
+        fresh = held is not None and held.fresh(now, ttl)
+        refreshing = held is not None and not fresh and cache is not None and recount is not None and session is None
+        if refreshing and cache is not None and recount is not None:  # one thread refreshes it for every process
             _refresh_in_background(cache, recount, now, ttl)
             table_age = float("inf")
+        found = from_table(held, [(s, u) for _, s, u in windows[:-1]]) if held and (fresh or refreshing) else None
+        if held is not None and found is not None:  # served as it is (with its time) while it is refreshed
+            hit = (held.counted_at, tuple(found[0]))
+            if fresh and cache is not None:  # kept until the table is ttl old, then read again
+                cache.put(key, hit[0], hit[1])
     if hit is None and cache is not None and ttl > 0 and days > 1 and recount is not None and session is None:
         hit = cache.peek(key)
         if hit is not None and cache.claim(key):

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from ..state import ActivityState, per_state_cache, state
 from .events import ActivityFilter, branches
@@ -105,6 +106,9 @@ class epoch_bucket(FunctionElement):
 
     type = BigInteger()
     inherit_cache = True
+    # The bucket size is in the SQL text, so it is part of the statement's cache key.
+    _traverse_internals = [*FunctionElement._traverse_internals,  # noqa: RUF012 - SQLAlchemy's declared type
+                           ("seconds", InternalTraversal.dp_plain_obj)]
 
     def __init__(self, instant: Any, seconds: int) -> None:
         self.seconds = int(seconds)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from .. import signals
 from ..timefmt import start_of_day
 from ..types import UTC
-from .daily import DailyCounts, DayCountCache, Recount, daily_counts, day_windows
+from .daily import DailyCounts, DayCountCache, Recount, daily_counts
 from .events import DEFAULT_LIMIT, ActivityFilter, Cursor, Event, Page, branches, model_registry, session_or_default
 from .params import decode_cursor, parse_filter, parse_limit
-from .shared_counts import stored_head, stored_windows
+from .shared_counts import warm_up_reads
 from .statements import count_select, page_select, stream_select, summary_select
 
 
@@ -183,16 +183,16 @@ def dashboard_summary(zone: ZoneInfo, now: datetime, chart_model: str = "", char
     return DashboardSummary(daily, page.events, today, week, counts_today, counts_week, cap, tuple(model_registry()))
 
 
-def warm_up(zone: ZoneInfo, now: datetime, cap: int, chart_days: int = 30, session: Session | None = None) -> None:
+def warm_up(zone: ZoneInfo, cap: int, chart_days: int = 30, shared: bool = False,
+            session: Session | None = None) -> None:
     """Run the dashboard's statements once, over a day with no events, so SQLAlchemy compiles them before the
     first request: a server calls it before forking its workers, which then start with them compiled (a fresh
     process's first dashboard spent about 60 ms compiling them). Counts nothing large: the chart's days are in
-    2000, the counters stop at ``cap``, and the shared counts are read once whatever their age."""
+    2000, the counters stop at ``cap``, and with ``shared`` the shared counts' statements run over no buckets."""
     quiet = datetime(2000, 1, 1, 12, tzinfo=UTC)
     dashboard_summary(zone, quiet, chart_days=chart_days, cap=cap, session=session)
-    windows = day_windows(chart_days, zone, now)
-    stored_windows([(s, u) for _, s, u in windows[:-1]], (), now, float("inf"), session=session)
-    stored_head(windows[-1][1], (), now, float("inf"), session=session)
+    if shared:
+        warm_up_reads(chart_days - 1, session=session)
 
 
 #: A person page's count windows: (label, days back; 0 = since midnight today in the reader's zone).

@@ -170,15 +170,28 @@ def _window_select(windows: int, by_model: bool) -> Select:
             .group_by(rows.c.model, rows.c.action, rows.c.k))
 
 
-def _held(session: Session, now: datetime, max_age: float) -> Any:
-    """The table's state row (since, until, counted_at) when it was counted less than ``max_age`` seconds ago."""
-    if max_age <= 0:
-        return None
-    held = session.execute(select(EventCountsState.since, EventCountsState.until, EventCountsState.counted_at)
-                           .where(EventCountsState.id == STATE_ID)).first()
-    if held is None or not (0 <= (now - held.counted_at).total_seconds() < max_age):
-        return None
-    return held
+@dataclass(frozen=True)
+class Held:
+    """What the table holds: quarter hours from ``since`` to ``until`` (seconds since 1970), counted at
+    ``counted_at``."""
+
+    since: int
+    until: int
+    counted_at: datetime
+
+    def age(self, now: datetime) -> float:
+        return (now - self.counted_at).total_seconds()
+
+    def fresh(self, now: datetime, max_age: float) -> bool:
+        return 0 <= self.age(now) < max_age
+
+
+def table_state(session: Session | None = None) -> Held | None:
+    """The table's state row, or None before its first refresh."""
+    row = session_or_default(session).execute(
+        select(EventCountsState.since, EventCountsState.until, EventCountsState.counted_at)
+        .where(EventCountsState.id == STATE_ID)).first()
+    return Held(int(row.since), int(row.until), row.counted_at) if row is not None else None
 
 
 def _sum(session: Session, edges: list[int], models: tuple[str, ...]) -> list[dict[tuple[str, str], int]]:
@@ -194,37 +207,46 @@ def _sum(session: Session, edges: list[int], models: tuple[str, ...]) -> list[di
     return out
 
 
+def stored_prefix(held: Held, windows: Sequence[tuple[datetime, datetime]], models: tuple[str, ...],
+                  session: Session | None = None) -> tuple[list[dict[tuple[str, str], int]], datetime] | None:
+    """(events per (model, action) in each window up to where the table ends, that end): what the table holds of
+    back-to-back ``windows``; the caller counts the rest of them (after the end) live. None when the table cannot
+    answer exactly: a window edge off a quarter hour, windows that start before the table or after its end."""
+    if not windows:
+        return None
+    edges = [_epoch(since) for since, _ in windows] + [_epoch(windows[-1][1])]
+    if any(a[1] != b[0] for a, b in pairwise(windows)) or edges[0] < held.since or edges[0] >= held.until:
+        return None
+    end = min(edges[-1], held.until)
+    kept = [e for e in edges if e < end] + [end]
+    if any(e % BUCKET for e in kept):
+        return None
+    counts = _sum(session_or_default(session), kept, models)
+    keys = list(counts[0])
+    counts += [dict.fromkeys(keys, 0) for _ in range(len(windows) - len(counts))]  # windows wholly after the end
+    return counts, _instant(end)
+
+
 def stored_windows(windows: Sequence[tuple[datetime, datetime]], models: tuple[str, ...], now: datetime,
                    max_age: float, session: Session | None = None
                    ) -> tuple[datetime, list[dict[tuple[str, str], int]]] | None:
     """(counted_at, events per (model, action) in each window, zero counts included) from the shared table, as
-    count_windows gives them; None when the table cannot answer: counted ``max_age`` seconds ago or more (or in
-    the future), not covering the windows, or a window edge off a quarter hour. ``windows`` are back to back."""
-    if not windows:
+    count_windows gives them; None when the table cannot answer all of them: counted ``max_age`` seconds ago or
+    more (or in the future), not covering the windows, or a window edge off a quarter hour."""
+    held = table_state(session)
+    if held is None or not held.fresh(now, max_age) or not windows or _epoch(windows[-1][1]) > held.until:
         return None
-    edges = [_epoch(since) for since, _ in windows] + [_epoch(windows[-1][1])]
-    if any(e % BUCKET for e in edges) or any(a[1] != b[0] for a, b in pairwise(windows)):
-        return None
-    session = session_or_default(session)
-    held = _held(session, now, max_age)
-    if held is None or edges[0] < held.since or edges[-1] > held.until:
-        return None
-    return held.counted_at, _sum(session, edges, models)
+    found = stored_prefix(held, windows, models, session)
+    return (held.counted_at, found[0]) if found is not None else None
 
 
-def stored_head(since: datetime, models: tuple[str, ...], now: datetime, max_age: float,
-                session: Session | None = None) -> tuple[datetime, dict[tuple[str, str], int]] | None:
-    """(where the table ends, events per (model, action) from ``since`` to there): the part of a window still
-    going on (today) that the table holds, so only the minutes since its last refresh are counted live. None
-    when the table cannot answer (as stored_windows) or ends before ``since``."""
-    edge = _epoch(since)
-    if edge % BUCKET:
-        return None
+def warm_up_reads(windows: int, session: Session | None = None) -> None:
+    """Run the statements that sum the table for ``windows`` days and for one (today), over nothing, so they are
+    compiled before a server forks its workers."""
     session = session_or_default(session)
-    held = _held(session, now, max_age)
-    if held is None or not held.since <= edge < held.until:
-        return None
-    return _instant(held.until), _sum(session, [edge, held.until], models)[0]
+    table_state(session)
+    for n in (windows, 1):
+        _sum(session, list(range(0, (n + 1) * BUCKET, BUCKET)), ())
 
 
 def shared_counts_ready() -> bool:
@@ -248,8 +270,11 @@ def refresh_due(now: datetime) -> datetime | None:
     if every <= 0:
         return None
     if not shared_counts_ready():
-        log.warning("the dashboard's shared counts table (%s) is missing; create it (flask activity doctor)",
-                    EventCount.__tablename__)
+        memo: dict[str, Any] = current_app.extensions.setdefault("activity_shared_counts", {})
+        if not memo.get("warned"):  # once per process: the doctor says what to create
+            memo["warned"] = True
+            log.warning("the dashboard's shared counts table (%s) is missing; create it (flask activity doctor)",
+                        EventCount.__tablename__)
         return now + timedelta(seconds=60)
     session = state().db.session
     try:

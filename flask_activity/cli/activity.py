@@ -76,8 +76,8 @@ def counts_command(days: int) -> None:
     """Count the dashboard's shared counts again now (the scheduler does it every DASHBOARD_COUNTS_REFRESH
     seconds; this is for a host that runs no scheduler, from cron, or to see what a refresh costs)."""
     if not activity.shared_counts_ready():
-        fail(f"the table {activity.EventCount.__tablename__} is missing: run 'manage.py init-db' (or add the "
-             "migration 'flask activity doctor --migration' writes)")
+        fail(f"the table {activity.EventCount.__tablename__} is missing: migrate the database (the operations are "
+             "in 'flask activity doctor'; ActivityReporting.create_tables() without migrations)")
     done = activity.refresh_counts(utcnow(), days=days)
     if done is not None:  # always, without if_older_than
         click.echo(f"counted {done.events:,} events into {done.rows:,} quarter hours from {format_local(done.since)} "

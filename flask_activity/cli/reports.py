@@ -230,8 +230,9 @@ def schedule_command(names: tuple[str, ...], once: bool) -> None:
 
 
 def _also_due(now: datetime) -> datetime | None:
-    """The scheduler's other work at each wake-up: deliveries, then the dashboard's shared counts; when next due."""
-    nexts = (deliverer.serve_tick(now), activity.refresh_due(now))
+    """The scheduler's other work at each wake-up: the dashboard's shared counts (which log their own failures), then
+    the deliveries; when either is next due."""
+    nexts = (activity.refresh_due(now), deliverer.serve_tick(now))
     return min((n for n in nexts if n is not None), default=None)
 
 

@@ -116,5 +116,6 @@ class ReportRecipients(ActivityModel):
 
 
 def extension_metadata() -> MetaData:
-    """The extension's own tables, all of them (report runs, subscriptions, deliveries, report recipients)."""
+    """The extension's own tables, all of them (report runs, subscriptions, deliveries, report recipients, the
+    dashboard's shared counts)."""
     return ActivityModel.metadata

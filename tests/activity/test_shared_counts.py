@@ -164,8 +164,29 @@ def test_a_stale_table_is_served_while_one_job_refreshes_it(app, make_user):
     assert db.session.scalar(select(EventCountsState.counted_at)) == later
 
 
-def test_two_refreshes_at_once_take_turns(app):
+def test_a_table_ending_before_midnight_answers_up_to_its_end_and_is_refreshed(app, make_user):
+    """A table made at 23:07 yesterday (no refresh since, or the first minutes after midnight): the past days are the
+    table's quarter hours plus a live count from its end (23:00), never all 30 days counted again, and one job
+    refreshes it."""
+    owner = make_user("owner@example.com")
+    bl = _bucketlist(owner.id, LONG_AGO)
+    made = NOW - timedelta(hours=13)  # 2026-11-04 23:07:30; the table ends at 23:00
+    _items(bl, [(made - 13 * HOUR, None, None), (made + timedelta(minutes=20), None, None)])
+    refresh_counts(made)
+    _items(bl, [(made - 13 * HOUR, None, None)])  # after the refresh, in the table's range: not seen until the next
+    cache, jobs = DayCountCache(), []
+
+    chart = daily_counts(30, UTC_ZONE, NOW, ["item"], cache=cache, ttl=300, shared=True, recount=jobs.append)
+    assert chart.cached and chart.counted_at == made and len(jobs) == 1
+    assert chart.days[-2].day == date(2026, 11, 4) and chart.days[-2].counts["created"] == 2  # 10:07 + 23:27 live
+    live = daily_counts(30, UTC_ZONE, NOW, ["item"], ttl=300, shared=True)  # no recount: an old table is not read
+    assert not live.cached and live.days[-2].counts["created"] == 3
+
+
+def test_two_refreshes_at_once_take_turns(app, make_user):
     """Two scheduler processes refreshing together: no duplicate key, and the second finds the work done."""
+    owner = make_user("owner@example.com")
+    _items(_bucketlist(owner.id, LONG_AGO), [(NOW - k * HOUR, None, None) for k in range(1, 500)])
     results: list[object] = []
     errors: list[BaseException] = []
     flask_app = app
@@ -189,10 +210,10 @@ def test_two_refreshes_at_once_take_turns(app):
 
 def test_the_dashboard_of_a_fresh_process_reads_the_table(app, admin_client, admin_user, make_user):
     bl = _bucketlist(admin_user.id, LONG_AGO)
-    yesterday = datetime.now(UTC) - DAY
-    _items(bl, [(yesterday, None, None)])
+    before = datetime.now(UTC) - 2 * DAY  # a past day in any zone at any time of day, inside the table
+    _items(bl, [(before, None, None)])
     assert refresh_counts(datetime.now(UTC)) is not None
-    _items(bl, [(yesterday, None, None)] * 2)  # after the refresh: not in the chart's past days
+    _items(bl, [(before, None, None)] * 2)  # after the refresh: not in the chart's past days
     activity.app_day_cache().clear()
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert "Today since <time" in page and "past days and today before that may be up to" in page
@@ -201,7 +222,8 @@ def test_the_dashboard_of_a_fresh_process_reads_the_table(app, admin_client, adm
 
     app.config["DASHBOARD_COUNTS_REFRESH"] = 0  # no shared table: the process counts for itself
     activity.app_day_cache().clear()
-    assert admin_client.get("/admin/").status_code == 200 and "counted" in page
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert "Today is counted at most" in page and "Today since" not in page
     [entry] = [v for k, v in activity.app_day_cache()._entries.items() if k[2] == 30]
     assert sum(c["created"] for c in entry[1]) == 3
 

@@ -447,3 +447,13 @@ def test_the_default_store_is_a_file_in_the_instance_folder_so_every_core_serves
     assert default_workers(app.config) == usable_cores()
     with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI='sqlite://' cannot be used"):
         create_app(_settings(tmp_path, RATELIMIT_STORAGE_URI="sqlite://"))
+
+
+def test_a_limit_file_that_cannot_be_opened_falls_back_to_memory_not_a_500(app, admin_user, database_url, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with worker_app(database_url, RATELIMIT_STORAGE_URI=f"sqlite:///{blocker / 'ratelimits.db'}") as worker:
+        c = worker.test_client()
+        statuses = [attempt(c, admin_user.email).status_code for _ in range(ACCOUNT_LIMIT)]
+        assert statuses == [401] * ACCOUNT_LIMIT
+        assert_refused(attempt(c, admin_user.email))
