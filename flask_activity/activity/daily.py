@@ -243,6 +243,7 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
         return [_per_action(c) for c in count_windows([(s, u) for _, s, u in part], chosen, session=session)]
 
     table_age = ttl  # how old the shared table may be for today's head (any age while it is being refreshed)
+    read: list[Held | None] = []  # the table's state, once read by this call
 
     def from_table(held: Held, part: Sequence[tuple[datetime, datetime]]
                    ) -> tuple[list[dict[str, int]], datetime] | None:
@@ -259,7 +260,7 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
 
     def count_today() -> TodayCount:
         [(_, since, until)] = windows[-1:]
-        held = table_state(session) if shared and today_ttl > 0 else None
+        held = (read[0] if read else table_state(session)) if shared and today_ttl > 0 else None
         found = from_table(held, [(since, until)]) if held is not None and held.fresh(now, table_age) else None
         if found is None:
             return count(windows[-1:])[0], None
@@ -270,6 +271,7 @@ def daily_counts(days: int, zone: ZoneInfo, now: datetime, models: Sequence[str]
     hit = cache.get(key, now, ttl) if cache is not None and ttl > 0 and days > 1 else None
     if hit is None and shared and ttl > 0 and days > 1:
         held = table_state(session)
+        read.append(held)
         fresh = held is not None and held.fresh(now, ttl)
         refreshing = held is not None and not fresh and cache is not None and recount is not None and session is None
         if refreshing and cache is not None and recount is not None:  # one thread refreshes it for every process

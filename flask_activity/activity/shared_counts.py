@@ -146,8 +146,8 @@ def _done_lately(session: Session, now: datetime, if_older_than: float) -> bool:
     """True (and the transaction ended) when the table was counted less than ``if_older_than`` seconds ago."""
     if if_older_than <= 0:
         return False
-    current = session.execute(select(EventCountsState.counted_at).where(EventCountsState.id == STATE_ID)).scalar()
-    if current is not None and 0 <= (now - current).total_seconds() < if_older_than:
+    held = table_state(session)
+    if held is not None and held.fresh(now, if_older_than):
         session.rollback()
         return True
     return False
@@ -282,11 +282,11 @@ def refresh_due(now: datetime) -> datetime | None:
         if done is not None:
             log.info("dashboard counts refreshed: %s buckets, %s events, %s ms", done.rows, done.events,
                      done.duration_ms)
-        counted_at = session.execute(select(EventCountsState.counted_at)).scalar()
+        held = table_state(session)
     except SQLAlchemyError:
         log.exception("refreshing the dashboard's shared counts failed; trying again in %s s", every)
         session.rollback()
         return now + timedelta(seconds=every)
     finally:
         session.remove()
-    return (counted_at or now) + timedelta(seconds=every)
+    return (held.counted_at if held is not None else now) + timedelta(seconds=every)
